@@ -1,0 +1,1 @@
+"""Command-line interface: parses flags, wires the rooms together, maps errors to exit codes."""

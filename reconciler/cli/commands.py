@@ -1,0 +1,7 @@
+"""Every command module, registered on the group in this order."""
+
+from __future__ import annotations
+
+import click
+
+ALL: list[click.Command] = []

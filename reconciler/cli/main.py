@@ -1,0 +1,72 @@
+"""The `reconcile` command group: global flags, command registration, error-to-exit-code mapping."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler import __version__
+from reconciler.cli import exit_codes
+from reconciler.cli.context import GlobalOptions
+from reconciler.errors import ReconcileError
+
+
+class ReconcileGroup(click.Group):
+    """Maps the exception tree to exit codes and one-line messages, in one place."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ReconcileError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exit_codes.ERROR)
+
+
+@click.group(cls=ReconcileGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="reconcile")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="Path to reconcile.yaml (default: ./reconcile.yaml when present).")
+@click.option("--edgerc", type=click.Path(path_type=Path), envvar="AKAMAI_EDGERC", default=None,
+              help="EdgeGrid credentials file (env AKAMAI_EDGERC; default ~/.edgerc).")
+@click.option("--section", envvar="AKAMAI_EDGERC_SECTION", default=None,
+              help="Section of the .edgerc file (env AKAMAI_EDGERC_SECTION; default 'default').")
+@click.option("--account-switch-key", default=None,
+              help="Act on another account (sent as the accountSwitchKey query parameter).")
+@click.option("--sandbox", is_flag=True, default=False,
+              help="Talk to the built-in CPS emulator (data kept under .reconcile/sandbox/) instead of Akamai.")
+@click.option("--no-color", is_flag=True, default=False, help="No colours (also when NO_COLOR is set).")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, edgerc: Path | None, section: str | None,
+        account_switch_key: str | None, sandbox: bool, no_color: bool, verbose: int) -> None:
+    """GitOps for Akamai CPS certificates.
+
+    Keep enrollments as YAML under specs/, review `reconcile plan`, then
+    `reconcile apply` drives every enrollment to a deployed certificate.
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = GlobalOptions(config_path=config_path, edgerc=edgerc, section=section,
+                            account_switch_key=account_switch_key, sandbox=sandbox,
+                            no_color=no_color, verbose=verbose)
+
+
+def _register() -> None:
+    from reconciler.cli import commands
+
+    for command in commands.ALL:
+        cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="reconcile")
+
+
+if __name__ == "__main__":
+    main()
