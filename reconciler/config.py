@@ -1,0 +1,164 @@
+"""reconcile.yaml: where credentials, specs and state live, and what every spec shares.
+
+The directory holding reconcile.yaml is the repository root: relative paths in the file
+(``specs_dir``, ``state_path``, ``edgerc``, ``ca_bundle``) and in specs (certificate files) are
+resolved against it. Without a reconcile.yaml the current directory is the root and every
+setting has its default. After ``load_config`` every path field is absolute.
+
+Example (every key optional)::
+
+    edgerc: ~/.edgerc             # default: AKAMAI_EDGERC or ~/.edgerc (the CPS client decides)
+    edgerc_section: default       # default: AKAMAI_EDGERC_SECTION or "default"
+    account_switch_key: null
+    default_contract: ctr_1-AB123 # used by specs without contract_id
+    specs_dir: specs
+    state_path: state/reconcile-state.json
+    ca_bundle: null               # extra CA file to trust (e.g. the sandbox's)
+    parallelism: 10
+    safety: {max_update_fraction: 0.3, max_delete_fraction: 0.3, min_managed: 10}
+    variables: {domain: example.com}            # jinja2 variables for specs
+    defaults: {admin_contact: {...}}            # deep-merged under every spec (spec wins)
+    publishers: {hook: {publish: "..."}}        # merged under validation.<publisher> of DV specs
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from reconciler.errors import ConfigError
+
+__all__ = ["CONFIG_FILE", "Config", "PublisherDefaults", "SafetyConfig", "load_config"]
+
+CONFIG_FILE = "reconcile.yaml"
+
+
+class SafetyConfig(BaseModel):
+    """Mass-change brakes: a plan touching too large a share of managed enrollments is refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_update_fraction: float = Field(
+        0.3, ge=0, le=1, description="Refuse plans updating more than this share of managed enrollments. "
+        "Default: 0.3.")
+    max_delete_fraction: float = Field(
+        0.3, ge=0, le=1, description="Refuse plans deleting more than this share. Default: 0.3.")
+    min_managed: int = Field(
+        10, ge=0, description="Fractions apply only when at least this many enrollments are managed. Default: 10.")
+
+
+class PublisherDefaults(BaseModel):
+    """Settings per DV publisher, merged under ``validation.<publisher>`` of DV specs using it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hook: dict[str, Any] | None = Field(None, description="Defaults for validation.hook.")
+    rfc2136: dict[str, Any] | None = Field(None, description="Defaults for validation.rfc2136.")
+    edgedns: dict[str, Any] | None = Field(None, description="Defaults for validation.edgedns.")
+
+
+class Config(BaseModel):
+    """Everything reconcile.yaml says, with defaults applied and paths made absolute."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    root: Path = Field(description="Repository root: the directory of reconcile.yaml (or the cwd).")
+    file: Path | None = Field(None, description="The reconcile.yaml that was read, if any.")
+    edgerc: Path | None = Field(None, description="EdgeGrid credentials file. Default: unset (~/.edgerc).")
+    edgerc_section: str | None = Field(None, description="Section in the .edgerc. Default: unset (default).")
+    account_switch_key: str | None = Field(None, description="Act on another account. Default: none.")
+    default_contract: str | None = Field(None, description="Contract for specs without contract_id.")
+    specs_dir: Path = Field(Path("specs"), description="Where specs live. Default: specs.")
+    state_path: Path = Field(Path("state/reconcile-state.json"),
+                             description="State file. Default: state/reconcile-state.json.")
+    ca_bundle: Path | None = Field(None, description="Extra CA bundle to trust for HTTPS. Default: none.")
+    parallelism: int = Field(10, ge=1, le=100, description="Enrollments worked on at once. Default: 10.")
+    safety: SafetyConfig = Field(default_factory=SafetyConfig)
+    variables: dict[str, Any] = Field(default_factory=dict, description="Variables for spec templates.")
+    defaults: dict[str, Any] = Field(default_factory=dict, description="Deep-merged under every spec.")
+    publishers: PublisherDefaults = Field(default_factory=PublisherDefaults)
+
+    # The same data as `defaults`/`publishers`, but as loaded (with line marks) for error reporting.
+    _marked: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _absolute_paths(self) -> Config:
+        root = self.root.expanduser().resolve()
+        object.__setattr__(self, "root", root)
+        for name in ("edgerc", "ca_bundle", "specs_dir", "state_path"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, (root / Path(value).expanduser()).resolve())
+        return self
+
+    def marked(self, key: str) -> Any:
+        """``defaults`` or ``publishers`` as loaded, with line marks when read from a file."""
+        if key in self._marked:
+            return self._marked[key]
+        value = getattr(self, key)
+        return value.model_dump(exclude_none=True) if isinstance(value, BaseModel) else value
+
+    def relative(self, path: Path) -> str:
+        """``path`` for display: relative to the root when inside it."""
+        try:
+            return str(path.resolve().relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+
+def load_config(path: Path | None = None, cwd: Path | None = None) -> Config:
+    """Read reconcile.yaml (``path``, or ``cwd``/reconcile.yaml when present; else all defaults).
+
+    Raises ``ConfigError`` naming file, line and key for anything unusable.
+    """
+    from reconciler.spec.hints import describe_validation_error
+    from reconciler.spec.yamlsource import MarkedDict, YamlProblem, load_documents, lookup
+
+    base = (cwd or Path.cwd()).resolve()
+    if path is None:
+        candidate = base / CONFIG_FILE
+        if not candidate.is_file():
+            return Config(root=base)
+        path = candidate
+    elif not path.is_absolute():
+        path = base / path
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such configuration file")
+    try:
+        display = str(path.relative_to(base))
+    except ValueError:
+        display = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        docs = load_documents(text, display)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{display}: cannot read: {exc}") from None
+    except YamlProblem as exc:
+        where = f"{display}:{exc.line}" if exc.line else display
+        raise ConfigError(f"{where}: {exc.message}") from None
+    if len(docs) > 1:
+        raise ConfigError(f"{display}:{docs[1][1]}: only one YAML document is allowed in {CONFIG_FILE}")
+    data: Any = docs[0][0] if docs else MarkedDict()
+    if not isinstance(data, dict):
+        line = docs[0][1] if docs else 1
+        raise ConfigError(f"{display}:{line}: {CONFIG_FILE} must be a mapping of settings")
+    if "root" in data or "file" in data:
+        key = "root" if "root" in data else "file"
+        mark = lookup(data, (key,))
+        raise ConfigError(f"{display}:{mark.line if mark else 1}: {key}: is implied by the file's location; remove it")
+    try:
+        config = Config.model_validate({**data, "root": path.parent, "file": path})
+    except ValidationError as exc:
+        located = []
+        for loc, message in describe_validation_error(exc, Config):
+            mark = lookup(data, loc)
+            where = f"{display}:{mark.line}" if mark else display
+            field = ".".join(str(p) for p in loc)
+            located.append((mark.line if mark else 0, f"{where}: {field}: {message}"))
+        raise ConfigError("\n".join(text for _, text in sorted(located, key=lambda item: item[0]))) from None
+    for key in ("defaults", "publishers"):
+        if isinstance(data.get(key), dict):
+            config._marked[key] = data[key]
+    return config
