@@ -1,0 +1,281 @@
+"""Sending one CPS call: pacing, bounded concurrency, timeouts, retries, errors.
+
+What may be retried depends on what the call does (``CallKind``):
+
+- ``READ`` (GET): safe to repeat. Retried on 429, 500, 502, 503, 504, connection failures,
+  timeouts and truncated or malformed bodies.
+- ``REPLACE`` (PUT, DELETE): CPS PUT is a full replacement of the writable fields and DELETE
+  names one enrollment, so a repeat asks for the same end state. Retried on 429, 502, 503, 504
+  and transport failures. A repeat after an attempt that may have landed can meet the workflow
+  that attempt started (409 pending change, 404 already deleted); callers pass such statuses in
+  ``tolerate_after_replay`` when they mean success, and other errors say the earlier attempt
+  may have been applied.
+- ``INPUT`` (POST to ``input/update``): CPS accepts an input only while the change waits for it,
+  so a repeat of an input that landed is refused with 409 and never applied twice [inferred:
+  CPS-API.md 5.3 documents the 409 at the wrong moment, not an idempotency guarantee]. Retried
+  like ``REPLACE`` and also on 409 a few times, because CPS answers 409 transiently right after
+  the input appears (CPS-API.md 5.3).
+- ``CREATE`` (POST enrollment): never blindly repeated. Retried only when CPS cannot have acted:
+  429, or a connection that failed before the request was sent. Any other failure after sending
+  raises ``AmbiguousWrite`` for the client to resolve by looking the enrollment up by CN.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from reconciler.cps.pacing import Pacer
+from reconciler.cps.retry import RETRY_STATUSES_READ, RETRY_STATUSES_WRITE, RetryPolicy, parse_retry_after
+from reconciler.errors import (
+    AuthenticationError,
+    Conflict,
+    CpsApiError,
+    NotFound,
+    Problem,
+    RateLimited,
+    TransportError,
+)
+
+log = logging.getLogger("reconciler.cps")
+
+Params = Mapping[str, str]
+
+
+class CallKind(enum.Enum):
+    READ = "read"
+    REPLACE = "replace"
+    INPUT = "input"
+    CREATE = "create"
+
+
+@dataclass
+class ClientStats:
+    """Counters for benchmarks and logs: attempts sent, retries, answers by status."""
+
+    requests: int = 0
+    retries: int = 0
+    transport_errors: int = 0
+    rate_limited: int = 0
+    paced_seconds: float = 0.0
+    by_status: Counter[int] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A usable answer: status and parsed JSON body (``None`` when empty).
+
+    ``replayed`` is true when an earlier attempt of the same call was sent and its fate is unknown.
+    """
+
+    status: int
+    body: Any
+    replayed: bool = False
+
+
+@dataclass
+class _CallState:
+    kind: CallKind
+    method: str
+    path: str
+    retries: int = 0
+    conflicts: int = 0
+    maybe_applied: bool = False
+
+
+@dataclass(frozen=True)
+class _Retry:
+    delay: float
+    why: str
+    hold_all: bool = False
+    conflict: bool = False
+
+
+class AmbiguousWrite(Exception):
+    """A create was sent and may or may not have happened; ``error`` is what went wrong."""
+
+    def __init__(self, error: CpsApiError) -> None:
+        self.error = error
+        super().__init__(str(error))
+
+
+class _Failed(Exception):
+    """One attempt got no usable answer; ``sent`` says whether CPS may have acted on it."""
+
+    def __init__(self, reason: str, sent: bool, retryable: bool = True) -> None:
+        self.reason = reason
+        self.sent = sent
+        self.retryable = retryable
+        super().__init__(reason)
+
+
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_MAYBE_SENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+def error_for(method: str, path: str, status: int, body: Any, note: str | None = None) -> CpsApiError:
+    """The typed exception for an error answer (problem+json or anything else)."""
+    problem = Problem.from_body(body)
+    cls: type[CpsApiError]
+    if status in (401, 403):
+        cls = AuthenticationError
+    elif status == 404:
+        cls = NotFound
+    elif status == 409:
+        cls = Conflict
+    elif status == 429:
+        cls = RateLimited
+    else:
+        cls = CpsApiError
+    message = None
+    if note:
+        message = f"{problem.detail or problem.title or 'request failed'}; {note}"
+    return cls(method, path, status, problem, message=message)
+
+
+class Session:
+    """Sends calls for ``CpsClient``; owns the semaphore, the pacer, the policy and the stats."""
+
+    def __init__(self, http: httpx.AsyncClient, *, policy: RetryPolicy, pacer: Pacer,
+                 max_in_flight: int, timeout: float) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self._http = http
+        self._policy = policy
+        self._pacer = pacer
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._timeout = timeout
+        self.stats = ClientStats()
+
+    async def call(self, method: str, path: str, *, kind: CallKind, accept: str,
+                   content_type: str | None = None, body: Any = None, params: Params | None = None,
+                   tolerate_after_replay: frozenset[int] = frozenset()) -> Reply:
+        """Send until a usable answer, a final error, or the retry budget runs out."""
+        content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        headers = {"Accept": accept}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        state = _CallState(kind, method, path)
+        while True:
+            self.stats.paced_seconds += await self._pacer.wait()
+            try:
+                status, response_headers, raw = await self._attempt(
+                    method, path, headers, content, params, state.retries + state.conflicts + 1)
+            except _Failed as failed:
+                decision = self._after_failure(state, failed)
+            else:
+                outcome = self._after_answer(state, status, response_headers, raw, tolerate_after_replay)
+                if isinstance(outcome, Reply):
+                    return outcome
+                decision = outcome
+            if decision.conflict:
+                state.conflicts += 1
+            else:
+                state.retries += 1
+            self.stats.retries += 1
+            log.debug("cps retry: %s %s in %.2fs (%s)", method, path, decision.delay, decision.why)
+            if decision.hold_all:
+                # The limit is per account: every request waits, and the pacer does the waiting.
+                self._pacer.hold(decision.delay)
+            else:
+                await self._policy.sleep(decision.delay)
+
+    def _after_failure(self, state: _CallState, failed: _Failed) -> _Retry:
+        if state.kind is CallKind.CREATE and failed.sent:
+            raise AmbiguousWrite(TransportError(state.method, state.path, None, message=failed.reason))
+        if failed.sent and state.kind is not CallKind.READ:
+            state.maybe_applied = True
+        if not failed.retryable or not self._budget_left(state):
+            note = _note(state.maybe_applied)
+            message = f"{failed.reason}; {note}" if note else failed.reason
+            raise TransportError(state.method, state.path, None, message=message)
+        return _Retry(self._policy.delay(state.retries + 1, None), why=failed.reason)
+
+    def _after_answer(self, state: _CallState, status: int, headers: httpx.Headers, raw: bytes,
+                      tolerate_after_replay: frozenset[int]) -> Reply | _Retry:
+        method, path, kind = state.method, state.path, state.kind
+        parsed, malformed = _parse(raw)
+        if 200 <= status < 300:
+            if malformed is None:
+                return Reply(status, parsed, replayed=state.maybe_applied)
+            error = TransportError(method, path, status, message=f"unreadable answer: {malformed}")
+            if kind is CallKind.CREATE:
+                raise AmbiguousWrite(error)
+            if kind is not CallKind.READ or not self._budget_left(state):
+                # CPS did act on a write; repeating it would not make the answer readable.
+                raise error
+            return _Retry(self._policy.delay(state.retries + 1, None), why="unreadable answer")
+        if status == 429:
+            self.stats.rate_limited += 1
+        if kind is CallKind.CREATE and status >= 500:
+            raise AmbiguousWrite(error_for(method, path, status, parsed))
+        retry_statuses = RETRY_STATUSES_READ if kind is CallKind.READ else RETRY_STATUSES_WRITE
+        if status in retry_statuses and (kind is not CallKind.CREATE or status == 429):
+            if status != 429 and kind is not CallKind.READ:
+                state.maybe_applied = True
+            if not self._budget_left(state):
+                raise error_for(method, path, status, parsed, _note(state.maybe_applied))
+            retry_after = parse_retry_after(headers.get("Retry-After"))
+            return _Retry(self._policy.delay(state.retries + 1, retry_after), hold_all=status == 429,
+                          why=f"status {status}")
+        if status == 409 and kind is CallKind.INPUT and state.conflicts + 1 < self._policy.conflict_attempts:
+            return _Retry(self._policy.conflict_delay, conflict=True, why="status 409 on an input update")
+        if state.maybe_applied and status in tolerate_after_replay:
+            return Reply(status, parsed, replayed=True)
+        raise error_for(method, path, status, parsed, _note(state.maybe_applied))
+
+    def _budget_left(self, state: _CallState) -> bool:
+        return state.retries + 1 < self._policy.attempts
+
+    async def _attempt(self, method: str, path: str, headers: dict[str, str], content: bytes | None,
+                       params: Params | None, attempt: int) -> tuple[int, httpx.Headers, bytes]:
+        async with self._slots:
+            self.stats.requests += 1
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(self._timeout):
+                    response = await self._http.request(method, path, headers=headers, content=content,
+                                                        params=params)
+            except TimeoutError:
+                self.stats.transport_errors += 1
+                raise _Failed(f"no complete answer within {self._timeout:g}s", sent=True) from None
+            except _NOT_SENT as exc:
+                self.stats.transport_errors += 1
+                raise _Failed(f"cannot connect: {type(exc).__name__}", sent=False) from None
+            except _MAYBE_SENT as exc:
+                self.stats.transport_errors += 1
+                raise _Failed(f"connection failed: {type(exc).__name__}", sent=True) from None
+            except httpx.HTTPError as exc:
+                self.stats.transport_errors += 1
+                raise _Failed(f"request failed: {type(exc).__name__}", sent=False, retryable=False) from None
+            elapsed = time.monotonic() - started
+        self.stats.by_status[response.status_code] += 1
+        # Never the query string: it may carry the account switch key.
+        log.debug("cps %s %s -> %d attempt=%d %.3fs", method, path, response.status_code, attempt, elapsed)
+        return response.status_code, response.headers, response.content
+
+
+_MAYBE_APPLIED = "an earlier attempt may have been applied: re-read before trying again"
+
+
+def _note(maybe_applied: bool) -> str | None:
+    return _MAYBE_APPLIED if maybe_applied else None
+
+
+def _parse(raw: bytes) -> tuple[Any, str | None]:
+    """Parsed JSON (or ``None`` for an empty body) and, if it is not JSON, why."""
+    if not raw.strip():
+        return None, None
+    try:
+        return json.loads(raw), None
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, f"{type(exc).__name__} after {len(raw)} bytes"
