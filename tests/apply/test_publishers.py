@@ -162,3 +162,9 @@ async def test_rfc2136_name_outside_zone_and_missing_secret(bind_server) -> None
     publisher = Rfc2136Publisher(settings, environ={"TEST_TSIG": bind_server.secret})
     with pytest.raises(PublisherError, match="not inside zone"):
         await publisher.publish([dns_record("www.other.test")])
+
+
+async def test_rfc2136_unsigned_update_is_refused_by_bind(bind_server) -> None:  # type: ignore[no-untyped-def]
+    settings = Rfc2136Settings(server="127.0.0.1", port=bind_server.port, zone=bind_server.zone)
+    with pytest.raises(PublisherError, match="REFUSED"):
+        await Rfc2136Publisher(settings).publish([dns_record()])

@@ -40,8 +40,8 @@ class Rfc2136Settings:
 
     server: str
     zone: str
-    tsig_key_name: str
-    tsig_secret_env: str
+    tsig_key_name: str | None = None
+    tsig_secret_env: str | None = None
     port: int = 53
     tsig_algorithm: str = "hmac-sha256"
     ttl: int = 60
@@ -56,10 +56,14 @@ class Rfc2136Publisher(Publisher):
 
     def __init__(self, settings: Rfc2136Settings, environ: dict[str, str] | None = None) -> None:
         self.settings = settings
+        self._zone = dns.name.from_text(settings.zone)
+        self._key: dns.tsig.Key | None = None
+        if settings.tsig_key_name is None:
+            return  # unsigned updates: the server authorises by address
         env = os.environ if environ is None else environ
-        secret = env.get(settings.tsig_secret_env)
+        secret = env.get(settings.tsig_secret_env or "")
         if not secret:
-            raise PublisherError(f"rfc2136: environment variable {settings.tsig_secret_env} "
+            raise PublisherError(f"rfc2136: environment variable {settings.tsig_secret_env or '(tsig_secret_env)'} "
                                  "(the TSIG secret) is not set")
         algorithm = _ALGORITHMS.get(settings.tsig_algorithm.lower())
         if algorithm is None:
@@ -70,7 +74,6 @@ class Rfc2136Publisher(Publisher):
         except Exception as exc:  # dnspython raises binascii/ValueError for a bad secret
             raise PublisherError(f"rfc2136: TSIG secret in {settings.tsig_secret_env} is not valid "
                                  f"base64 ({type(exc).__name__})") from None
-        self._zone = dns.name.from_text(settings.zone)
 
     def __repr__(self) -> str:
         return f"Rfc2136Publisher(server={self.settings.server!r}, zone={self.settings.zone!r})"
@@ -95,6 +98,8 @@ class Rfc2136Publisher(Publisher):
         await self._send(update, "delete")
 
     def _update(self) -> dns.update.UpdateMessage:
+        if self._key is None:
+            return dns.update.UpdateMessage(self._zone)
         return dns.update.UpdateMessage(self._zone, keyring=self._key)
 
     def _name(self, record: ChallengeRecord) -> dns.name.Name:
