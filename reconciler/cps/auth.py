@@ -3,12 +3,14 @@
 The signing algorithm is edgegrid-python's ``EdgeGridAuthHeaders``; this module only presents an
 ``httpx.Request`` in the shape that class reads (``method``, ``url``, ``headers``, ``body``), adds
 the account switch key to the query before signing (the signature covers the query), and keeps
-edgegrid-python's debug logging, which prints the derived signing key and the tokens, out of logs.
+edgegrid-python's debug logging, which prints the derived signing key and the tokens, out of logs
+(as well as the switch key from httpx's request log).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
@@ -27,9 +29,26 @@ class _DropDebug(logging.Filter):
         return record.levelno > logging.DEBUG
 
 
-_edgegrid_logger = logging.getLogger(_edgegrid.__name__)
-if not any(isinstance(f, _DropDebug) for f in _edgegrid_logger.filters):
-    _edgegrid_logger.addFilter(_DropDebug())
+class _RedactSwitchKey(logging.Filter):
+    """httpx logs each request URL at INFO; the account switch key in its query stays out."""
+
+    _pattern = re.compile(rf"({ACCOUNT_SWITCH_PARAM}=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if ACCOUNT_SWITCH_PARAM in message:
+            record.msg, record.args = self._pattern.sub(r"\1<hidden>", message), None
+        return True
+
+
+def _install(logger_name: str, log_filter: logging.Filter) -> None:
+    logger = logging.getLogger(logger_name)
+    if not any(type(f) is type(log_filter) for f in logger.filters):
+        logger.addFilter(log_filter)
+
+
+_install(_edgegrid.__name__, _DropDebug())
+_install("httpx", _RedactSwitchKey())
 
 
 @dataclass

@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from reconciler.cps.models import (
     CertificateAndTrustChain,
     Change,
@@ -13,11 +10,15 @@ from reconciler.cps.models import (
     Warnings,
 )
 
-REFERENCE = Path("/work/shared/reference/cps-v2")
+from .conftest import third_party_body
+
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
 
 def test_enrollment_round_trip_keeps_unknown_fields() -> None:
-    wire = json.loads((REFERENCE / "latest-parts/examples/enrollment.v12.json").read_text())
+    wire = {**third_party_body(), "location": "/cps/v2/enrollments/10001", "maxAllowedSanNames": 100,
+            "pendingChanges": [{"location": "/cps/v2/enrollments/10001/changes/10002", "changeType": "new-certificate"}],
+            "orgId": None, "autoRenewalStartTime": None, "assignedSlots": [1234]}
     wire["someFutureField"] = {"nested": [1, 2]}
     wire["networkConfiguration"]["brandNewSetting"] = "x"
     wire["id"] = 10001
@@ -25,6 +26,7 @@ def test_enrollment_round_trip_keeps_unknown_fields() -> None:
     assert enrollment.enrollment_id == 10001
     assert enrollment.network_configuration is not None
     assert enrollment.csr is not None and enrollment.csr.cn
+    assert enrollment.pending_change_ids == [10002]
     assert enrollment.to_wire() == wire
 
 
@@ -56,10 +58,19 @@ def test_links_in_status_documents() -> None:
 
 
 def test_deployments_example_parses() -> None:
-    wire = json.loads((REFERENCE / "latest-parts/examples/deployments.v8-3p.json").read_text())
+    network = {"geography": "core", "secureNetwork": "enhanced-tls", "mustHaveCiphers": "ak-akamai-2020q1",
+               "preferredCiphers": "ak-akamai-2020q1", "disallowedTlsVersions": ["TLSv1"], "dnsNames": ["a.example"],
+               "ocspStapling": "on", "quicEnabled": False, "sniOnly": True, "fipsMode": False}
+    rsa = {"certificate": PEM, "trustChain": PEM, "expiry": "2030-01-01T00:00:00Z", "keyAlgorithm": "RSA",
+           "signatureAlgorithm": "SHA-256"}
+    production = {"ocspStapled": False, "ocspUris": None, "networkConfiguration": network,
+                  "primaryCertificate": rsa, "multiStackedCertificates": [{**rsa, "keyAlgorithm": "ECDSA"}]}
+    wire = {"production": production,
+            "staging": {**production, "primaryCertificate": None, "multiStackedCertificates": []}}
     deployments = Deployments.model_validate(wire)
     assert deployments.production is not None
-    assert deployments.production.certificates
+    assert [c.key_algorithm for c in deployments.production.certificates] == ["RSA", "ECDSA"]
+    assert deployments.staging is not None and deployments.staging.certificates == []
     assert deployments.to_wire() == wire
 
 
