@@ -1,0 +1,387 @@
+"""Failure handling: what is retried, how often, how long it waits, and that a create is never
+sent twice. httpx.MockTransport stands in for CPS misbehaving (429, 5xx, resets, timeouts,
+truncated bodies); sleeps are captured instead of slept."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from reconciler.cps.client import CpsClient
+from reconciler.cps.credentials import Credentials
+from reconciler.cps.retry import RetryPolicy
+from reconciler.errors import AuthenticationError, Conflict, CpsApiError, RateLimited, TransportError
+
+from .conftest import dv_body
+
+pytestmark = pytest.mark.anyio
+
+CREDS = Credentials(host="akab-test.luna.akamaiapis.net", client_token="ct", client_secret="cs", access_token="at")
+E = "/cps/v2/enrollments/10001"
+C = f"{E}/changes/20002"
+ENROLLMENT = {"id": 10001, "csr": {"cn": "www.example.com"}}
+
+
+class Truncated(httpx.AsyncByteStream):
+    """A body that stops half-way, as when the peer closes the connection mid-answer."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b'{"id": 100'
+        raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+
+Step = int | tuple[int, Any] | tuple[int, Any, dict[str, str]] | type[Exception] | str
+
+
+class Script:
+    """Answers requests from a list of steps; the last step repeats. Records what was asked."""
+
+    def __init__(self, *steps: Step, ok: Any = None) -> None:
+        self.steps = list(steps)
+        self.ok = ok
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        step = self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
+        if isinstance(step, type):
+            raise step("injected", request=request)
+        if step == "truncated":
+            return httpx.Response(200, stream=Truncated())
+        if step == "garbled":
+            return httpx.Response(200, content=b'{"id": 10001, "csr": {"cn"')
+        if isinstance(step, int):
+            body = self.ok if 200 <= step < 300 else {"title": f"status {step}", "detail": "injected"}
+            return httpx.Response(step, json=body)
+        status, body, *headers = step
+        return httpx.Response(status, json=body, headers=headers[0] if headers else None)
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+def client(handler: Callable[[httpx.Request], Any], sleeps: Sleeps, **policy: Any) -> CpsClient:
+    policy.setdefault("attempts", 4)
+    policy.setdefault("jitter", 0.0)
+    policy.setdefault("base_delay", 0.5)
+    return CpsClient(CREDS, transport=httpx.MockTransport(handler), retry=RetryPolicy(sleep=sleeps, **policy))
+
+
+# --- reads -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("failure", [429, 500, 502, 503, 504, httpx.ReadError, httpx.ConnectError,
+                                     httpx.ReadTimeout, httpx.ConnectTimeout, httpx.RemoteProtocolError,
+                                     "truncated", "garbled"],
+                         ids=str)
+async def test_get_retries_transient_failures(failure: Step, sleeps: Sleeps) -> None:
+    script = Script(failure, failure, 200, ok=ENROLLMENT)
+    async with client(script, sleeps) as cps:
+        enrollment = await cps.get_enrollment(10001)
+        assert cps.stats.requests == 3 and cps.stats.retries == 2
+    assert enrollment.id == 10001
+    assert len(script.requests) == 3
+    assert sleeps.calls == pytest.approx([0.5, 1.0], abs=0.05)
+
+
+@pytest.mark.parametrize(("failure", "error"), [(503, CpsApiError), (429, RateLimited),
+                                                (httpx.ReadError, TransportError), ("truncated", TransportError)],
+                         ids=str)
+async def test_get_gives_up_after_the_budget(failure: Step, error: type[CpsApiError], sleeps: Sleeps) -> None:
+    script = Script(failure)
+    async with client(script, sleeps, attempts=3) as cps:
+        with pytest.raises(error) as info:
+            await cps.get_enrollment(10001)
+    assert type(info.value) is error
+    assert len(script.requests) == 3
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 406, 409])
+async def test_final_statuses_are_not_retried(status: int, sleeps: Sleeps) -> None:
+    script = Script(status)
+    async with client(script, sleeps) as cps:
+        with pytest.raises(CpsApiError) as info:
+            await cps.get_change(10001, 20002)
+    assert info.value.status == status
+    assert len(script.requests) == 1 and sleeps.calls == []
+    if status in (401, 403):
+        assert isinstance(info.value, AuthenticationError)
+
+
+async def test_retry_after_seconds_is_obeyed(sleeps: Sleeps) -> None:
+    script = Script((429, {"title": "Too Many Requests"}, {"Retry-After": "21"}), 200, ok=ENROLLMENT)
+    async with client(script, sleeps) as cps:
+        await cps.get_enrollment(10001)
+        assert cps.stats.rate_limited == 1 and cps.stats.by_status[429] == 1
+    assert len(script.requests) == 2
+    assert sleeps.calls == [pytest.approx(21.0, abs=0.05)]
+
+
+async def test_retry_after_http_date_is_obeyed(sleeps: Sleeps) -> None:
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    script = Script((429, {}, {"Retry-After": when}), 200, ok=ENROLLMENT)
+    async with client(script, sleeps) as cps:
+        await cps.get_enrollment(10001)
+    assert len(sleeps.calls) == 1 and 28.0 <= sleeps.calls[0] <= 30.0
+
+
+async def test_429_without_retry_after_backs_off(sleeps: Sleeps) -> None:
+    script = Script(429, 429, 200, ok=ENROLLMENT)
+    async with client(script, sleeps, base_delay=1.0) as cps:
+        await cps.get_enrollment(10001)
+    assert sleeps.calls == pytest.approx([1.0, 2.0], abs=0.05)
+
+
+async def test_503_retry_after_is_obeyed_too(sleeps: Sleeps) -> None:
+    script = Script((503, {}, {"Retry-After": "7"}), 200, ok=ENROLLMENT)
+    async with client(script, sleeps) as cps:
+        await cps.get_enrollment(10001)
+    assert sleeps.calls == [7.0]
+
+
+async def test_a_429_holds_every_other_request(sleeps: Sleeps) -> None:
+    first_429 = asyncio.Event()
+    answered: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/1") and not first_429.is_set():
+            first_429.set()
+            return httpx.Response(429, json={}, headers={"Retry-After": "9"})
+        answered.append(request.url.path)
+        return httpx.Response(200, json={"id": 1})
+
+    async with client(handler, sleeps) as cps:
+        await cps.get_enrollment(1)  # took the 429, held, retried
+        await cps.get_enrollment(2)  # a different call: the account-wide hold applies to it too
+    # the retry waited ~9 s; the second call found the hold (its clock did not move) and waited too
+    assert len(sleeps.calls) == 2 and all(s == pytest.approx(9.0, abs=0.1) for s in sleeps.calls)
+    assert answered == ["/cps/v2/enrollments/1", "/cps/v2/enrollments/2"]
+
+
+async def test_per_attempt_timeout(sleeps: Sleeps) -> None:
+    calls = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(5)
+        return httpx.Response(200, json=ENROLLMENT)
+
+    cps = CpsClient(CREDS, transport=httpx.MockTransport(handler), timeout=0.1,
+                    retry=RetryPolicy(sleep=sleeps, jitter=0.0))
+    async with cps:
+        started = asyncio.get_running_loop().time()
+        assert (await cps.get_enrollment(10001)).id == 10001
+        assert asyncio.get_running_loop().time() - started < 2
+    assert calls == 2 and cps.stats.transport_errors == 1
+
+
+async def test_in_flight_requests_are_bounded(sleeps: Sleeps) -> None:
+    running = peak = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        return httpx.Response(200, json={"id": 1})
+
+    async with CpsClient(CREDS, transport=httpx.MockTransport(handler), max_in_flight=3,
+                         retry=RetryPolicy(sleep=sleeps)) as cps:
+        await asyncio.gather(*(cps.get_enrollment(i) for i in range(20)))
+        assert cps.stats.requests == 20
+    assert peak == 3
+
+
+# --- writes ---------------------------------------------------------------------------------------
+
+STATUS = {"enrollment": E, "changes": [C]}
+CHANGE_ID = {"change": C}
+
+
+@pytest.mark.parametrize("failure", [429, 502, 503, 504, httpx.ReadError, httpx.ConnectError, httpx.ReadTimeout],
+                         ids=str)
+async def test_put_and_delete_retry_transient_failures(failure: Step, sleeps: Sleeps) -> None:
+    put = Script(failure, 200, ok=STATUS)
+    delete = Script(failure, 202, ok=STATUS)
+    async with client(put, sleeps) as a, client(delete, sleeps) as b:
+        assert (await a.update_enrollment(10001, dv_body())).change_ids == [20002]
+        assert (await b.delete_enrollment(10001)).change_ids == [20002]
+    assert len(put.requests) == len(delete.requests) == 2
+    assert json.loads(put.requests[0].content) == json.loads(put.requests[1].content)
+
+
+async def test_500_is_retried_for_reads_only(sleeps: Sleeps) -> None:
+    script = Script(500, 200, ok=STATUS)
+    async with client(script, sleeps) as cps:
+        with pytest.raises(CpsApiError) as info:
+            await cps.update_enrollment(10001, dv_body())
+    assert info.value.status == 500 and len(script.requests) == 1
+
+
+async def test_put_error_after_an_ambiguous_attempt_says_so(sleeps: Sleeps) -> None:
+    script = Script(httpx.ReadTimeout, (409, {"title": "Cannot cancel pending change.",
+                                              "detail": "There is a pending change on the enrollment."}))
+    async with client(script, sleeps) as cps:
+        with pytest.raises(Conflict, match="earlier attempt may have been applied"):
+            await cps.update_enrollment(10001, dv_body())
+    assert len(script.requests) == 2
+
+
+async def test_delete_that_landed_before_its_answer_was_lost_counts_as_done(sleeps: Sleeps) -> None:
+    script = Script(httpx.ReadTimeout, 404)
+    async with client(script, sleeps) as cps:
+        status = await cps.delete_enrollment(10001)
+    assert status.enrollment_id == 10001 and status.changes == []
+    assert len(script.requests) == 2
+
+
+async def test_delete_404_on_first_try_is_not_found(sleeps: Sleeps) -> None:
+    script = Script(404)
+    async with client(script, sleeps) as cps:
+        with pytest.raises(CpsApiError) as info:
+            await cps.delete_enrollment(10001)
+    assert info.value.status == 404
+
+
+async def test_input_update_retries_409_a_few_times(sleeps: Sleeps) -> None:
+    script = Script(409, 409, 200, ok=CHANGE_ID)
+    async with client(script, sleeps, conflict_attempts=3, conflict_delay=2.0) as cps:
+        assert (await cps.acknowledge_post_verification_warnings(10001, 20002)).change_id == 20002
+    assert len(script.requests) == 3 and sleeps.calls == [2.0, 2.0]
+
+
+async def test_input_update_409_gives_up(sleeps: Sleeps) -> None:
+    script = Script(409)
+    async with client(script, sleeps, conflict_attempts=3) as cps:
+        with pytest.raises(Conflict):
+            await cps.acknowledge_change_management(10001, 20002, "hash")
+    assert len(script.requests) == 3
+
+
+@pytest.mark.parametrize("failure", [502, 503, 504, 429, httpx.ReadError, httpx.ReadTimeout], ids=str)
+async def test_input_update_retries_transient_failures(failure: Step, sleeps: Sleeps) -> None:
+    script = Script(failure, 200, ok=CHANGE_ID)
+    async with client(script, sleeps) as cps:
+        await cps.acknowledge_dv_challenges(10001, 20002)
+    assert len(script.requests) == 2
+    assert script.requests[0].content == script.requests[1].content
+
+
+async def test_unreadable_answer_to_a_write_is_not_repeated(sleeps: Sleeps) -> None:
+    script = Script("garbled", 200, ok=CHANGE_ID)
+    async with client(script, sleeps) as cps:
+        with pytest.raises(TransportError, match="unreadable answer"):
+            await cps.acknowledge_dv_challenges(10001, 20002)
+    assert len(script.requests) == 1
+
+
+async def test_401_on_a_write_is_not_retried(sleeps: Sleeps) -> None:
+    script = Script(401)
+    async with client(script, sleeps) as cps:
+        with pytest.raises(AuthenticationError):
+            await cps.upload_third_party_certificates(10001, 20002, [])
+    assert len(script.requests) == 1
+
+
+# --- create: never twice ----------------------------------------------------------------------------
+
+class Cps:
+    """A contract's enrollment list plus a scripted POST; a POST that "lands" adds an enrollment."""
+
+    def __init__(self, *post_steps: Step, lands: bool, existing: list[dict[str, Any]] | None = None,
+                 extra_new: int = 0) -> None:
+        self.enrollments = list(existing or [])
+        self.post = Script(*post_steps, ok=None)
+        self.lands = lands
+        self.extra_new = extra_new
+        self.gets = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            self.gets += 1
+            return httpx.Response(200, json={"enrollments": self.enrollments})
+        assert request.method == "POST"
+        if self.lands and not self.post.requests:
+            for n in range(1 + self.extra_new):
+                eid = 10050 + n
+                self.enrollments.append({"id": eid, "location": f"/cps/v2/enrollments/{eid}",
+                                         "csr": {"cn": "www.example.com"},
+                                         "pendingChanges": [{"location": f"/cps/v2/enrollments/{eid}/changes/30000",
+                                                             "changeType": "new-certificate"}]})
+        self.post.ok = {"enrollment": "/cps/v2/enrollments/10050", "changes": ["/cps/v2/enrollments/10050/changes/30000"]}
+        return self.post(request)
+
+
+@pytest.mark.parametrize("failure", [httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError, 500, 502, 503,
+                                     504, "truncated", "garbled"], ids=str)
+async def test_create_answer_lost_finds_the_new_enrollment_by_cn(failure: Step, sleeps: Sleeps) -> None:
+    cps_side = Cps(failure, lands=True, existing=[{"id": 9, "csr": {"cn": "other.example.com"}}])
+    async with client(cps_side, sleeps) as cps:
+        status = await cps.create_enrollment("ctr_1-AB", dv_body("www.example.com"))
+    assert len(cps_side.post.requests) == 1
+    assert cps_side.gets == 2  # before and after
+    assert status.enrollment_id == 10050 and status.change_ids == [30000]
+
+
+@pytest.mark.parametrize("failure", [httpx.ReadTimeout, 502, 504], ids=str)
+async def test_create_that_did_not_land_raises_and_is_not_resent(failure: Step, sleeps: Sleeps) -> None:
+    cps_side = Cps(failure, lands=False)
+    async with client(cps_side, sleeps) as cps:
+        with pytest.raises(CpsApiError):
+            await cps.create_enrollment("1-AB", dv_body())
+    assert len(cps_side.post.requests) == 1
+
+
+async def test_create_with_two_new_candidates_is_not_guessed(sleeps: Sleeps) -> None:
+    cps_side = Cps(httpx.ReadTimeout, lands=True, extra_new=1)
+    async with client(cps_side, sleeps) as cps:
+        with pytest.raises(TransportError):
+            await cps.create_enrollment("1-AB", dv_body(), allow_duplicate_cn=True)
+    assert len(cps_side.post.requests) == 1
+
+
+async def test_create_duplicate_cn_existing_before_is_not_mistaken_for_ours(sleeps: Sleeps) -> None:
+    old = {"id": 7, "location": "/cps/v2/enrollments/7", "csr": {"cn": "WWW.example.com"}}
+    cps_side = Cps(httpx.ReadTimeout, lands=True, existing=[old])
+    async with client(cps_side, sleeps) as cps:
+        status = await cps.create_enrollment("1-AB", dv_body(), allow_duplicate_cn=True)
+    assert status.enrollment_id == 10050
+    assert len(cps_side.post.requests) == 1
+
+
+@pytest.mark.parametrize("failure", [429, httpx.ConnectError, httpx.ConnectTimeout], ids=str)
+async def test_create_is_resent_only_when_cps_cannot_have_acted(failure: Step, sleeps: Sleeps) -> None:
+    cps_side = Cps(failure, 202, lands=False)
+    async with client(cps_side, sleeps) as cps:
+        status = await cps.create_enrollment("1-AB", dv_body())
+    assert status.enrollment_id == 10050
+    assert len(cps_side.post.requests) == 2
+
+
+@pytest.mark.parametrize("status", [400, 401, 409])
+async def test_create_refusals_are_final(status: int, sleeps: Sleeps) -> None:
+    cps_side = Cps(status, lands=False)
+    async with client(cps_side, sleeps) as cps:
+        with pytest.raises(CpsApiError) as info:
+            await cps.create_enrollment("1-AB", dv_body())
+    assert info.value.status == status
+    assert len(cps_side.post.requests) == 1 and cps_side.gets == 1
