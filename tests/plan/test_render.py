@@ -1,0 +1,81 @@
+"""The three renderings against golden files (colour off), plus escaping and colour rules.
+
+Regenerate the golden files after an intended change with ``UPDATE_GOLDEN=1 pytest tests/plan``
+and review the diff like any other code change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from reconciler.plan.model import Action, FieldChange, Plan
+from reconciler.plan.render import MARKDOWN_MARKER, render
+
+from .samples import sample_plan
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"golden file {path} missing: run with UPDATE_GOLDEN=1"
+    assert text == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("fmt", "golden"), [("text", "plan.txt"), ("markdown", "plan.md"), ("json", "plan.json")])
+def test_rendering_matches_golden_file(fmt: str, golden: str) -> None:
+    _check_golden(golden, render(sample_plan(), fmt))  # type: ignore[arg-type]
+
+
+def test_no_changes_renders_short(tmp_path: Path) -> None:
+    empty = Plan(state_lineage="l", state_serial=1, unchanged=("a", "b"))
+    _check_golden("empty.txt", render(empty, "text"))
+    assert "No changes" in render(empty, "markdown")
+
+
+def test_text_summary_line_is_exact() -> None:
+    text = render(sample_plan(), "text")
+    assert text.rstrip().splitlines()[-1] == "Plan: 1 to create, 2 to update, 1 to delete, 1 to continue."
+
+
+def test_text_colour_only_when_asked() -> None:
+    assert "\x1b[" not in render(sample_plan(), "text", color=False)
+    coloured = render(sample_plan(), "text", color=True)
+    assert "\x1b[32m+\x1b[0m" in coloured and "\x1b[31m-\x1b[0m" in coloured
+    assert "\x1b[" not in render(sample_plan(), "markdown", color=True)
+
+
+def test_markdown_has_marker_summary_first_and_danger_banner() -> None:
+    md = render(sample_plan(), "markdown")
+    lines = md.splitlines()
+    assert lines[0] == MARKDOWN_MARKER
+    assert lines[1] == "**Plan: 1 to create, 2 to update, 1 to delete, 1 to continue.**"
+    assert "> [!CAUTION]" in md and "deletes 1 enrollment" in md and "1 action is blocked" in md
+    assert md.count("<details>") == md.count("</details>") == 6  # one per change + unmanaged
+
+
+def test_markdown_escapes_hostile_values() -> None:
+    evil = "a|b<script>`x`&"
+    plan = Plan(state_lineage="l", state_serial=1, actions=(
+        Action(name="n", kind="update", reason="spec-changed", summary=evil,
+               changes=(FieldChange(path="csr.organization", old=evil, new="ok", field_class="certificate"),)),))
+    md = render(plan, "markdown")
+    assert "<script>" not in md and "a|b" not in md and "`x`" not in md
+    assert "a&#124;b&lt;script&gt;&#96;x&#96;&amp;" in md
+
+
+def test_json_is_versioned_stable_and_round_trips() -> None:
+    plan = sample_plan()
+    text = render(plan, "json")
+    data = json.loads(text)
+    assert data["format_version"] == 1 and data["summary"]["line"].startswith("Plan: 1 to create")
+    assert data["summary"]["has_changes"] is True
+    assert render(plan, "json") == text
+    assert Plan.from_data(data) == plan
+    assert Plan.from_data(data).checksum() == plan.checksum()
