@@ -5,3 +5,7 @@ from __future__ import annotations
 import click
 
 ALL: list[click.Command] = []
+
+from reconciler.cli.sandbox_cmd import sandbox  # noqa: E402
+
+ALL.append(sandbox)

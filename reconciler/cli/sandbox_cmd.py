@@ -1,0 +1,55 @@
+"""`reconcile sandbox`: serve the CPS emulator on localhost over HTTPS."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler.errors import ConfigError
+
+
+@click.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port to listen on (0 picks a free port).")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path(".reconcile/sandbox-server"), show_default=True,
+              help="Directory for the sandbox's data, CA, certificate and .edgerc.")
+@click.option("--speed", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Virtual clock speed (60 = a CPS hour passes in a minute).")
+@click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Delay every CPS request by this many milliseconds.")
+def sandbox(host: str, port: int, data_dir: Path, speed: float, latency_ms: float) -> None:
+    """Run the CPS sandbox: a faithful, signature-checking emulator of the CPS v2 API.
+
+    On first start it makes a CA and server certificate and writes DATA/.edgerc (section
+    [sandbox]) and DATA/ca.pem; data survives restarts. Admin routes (advance the virtual clock,
+    request log, faults) live under /_sandbox/.
+    """
+    from reconciler.sandbox.app import create_app
+    from reconciler.sandbox.config import SandboxConfig
+    from reconciler.sandbox.faults import LatencyRule
+    from reconciler.sandbox.persistence import SandboxDataError
+    from reconciler.sandbox.server import instructions, make_server, prepare, quiet_uvicorn
+
+    try:
+        setup = prepare(data_dir, host, port)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    latency = [LatencyRule(ms=latency_ms)] if latency_ms else []
+    try:
+        app = create_app(SandboxConfig(credentials=setup.credentials, data_dir=data_dir, speed=speed,
+                                       latency=latency))
+    except SandboxDataError as exc:
+        setup.socket.close()
+        raise ConfigError(str(exc)) from None
+    click.echo(instructions(setup))
+    sys.stdout.flush()  # the port is news to whoever started us, even when stdout is a pipe
+    quiet_uvicorn()
+    server = make_server(app, setup, log_level="warning")
+    try:
+        server.run(sockets=[setup.socket])
+    finally:
+        setup.socket.close()

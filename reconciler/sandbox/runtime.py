@@ -1,0 +1,98 @@
+"""One running sandbox: the engine and its clock and CA, the data file, auth, faults, request log."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+
+from reconciler.sandbox.auth import EdgeGridVerifier
+from reconciler.sandbox.ca import CertificateAuthority
+from reconciler.sandbox.clock import VirtualClock
+from reconciler.sandbox.config import SandboxConfig
+from reconciler.sandbox.engine import Engine
+from reconciler.sandbox.faults import FaultPlan
+from reconciler.sandbox.persistence import DataStore
+
+READ_PERSIST_SECONDS = 2.0
+
+
+def iso(moment: datetime) -> str:
+    """``2025-01-31T12:34:56Z`` (UTC, whole seconds), the way CPS writes timestamps."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class SandboxRuntime:
+    """The live state behind the ASGI app; restored from ``config.data_dir`` when data exists there.
+
+    Not thread-safe: the app calls it from one event loop (engine calls are quick and synchronous).
+    """
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.store = DataStore(config.data_dir) if config.data_dir is not None else None
+        saved = self.store.load() if self.store is not None else None
+        if saved is not None:
+            self.clock = VirtualClock.from_json(saved["clock"], speed=config.speed)
+            self.ca = CertificateAuthority.from_json(saved["ca"])
+            engine_data: dict[str, Any] | None = saved["engine"]
+            self.counters: dict[str, int] = dict(saved.get("counters") or {})
+        else:
+            self.clock = VirtualClock(speed=config.speed)
+            self.ca = CertificateAuthority()
+            engine_data = None
+            self.counters = {}
+        self.counters.setdefault("requests", 0)
+        self.counters.setdefault("writes", 0)
+        self.engine = Engine(config.engine, self.clock, self.ca, data=engine_data)
+        self.faults = FaultPlan(list(config.faults), list(config.latency), config.seed)
+        creds = config.credentials
+        self.verifier = EdgeGridVerifier(creds.client_token, creds.client_secret, creds.access_token,
+                                         max_body=config.max_body, skew_seconds=config.skew_seconds)
+        self._persisted_at = time.monotonic()
+        self.requests: deque[dict[str, Any]] = deque(maxlen=config.request_log_size)
+        if self.store is not None and saved is None:
+            self.persist()
+
+    def __repr__(self) -> str:
+        return f"SandboxRuntime(store={self.store!r}, speed={self.clock.speed})"
+
+    def now(self) -> datetime:
+        """Current virtual time."""
+        return self.clock.now()
+
+    def persist(self) -> None:
+        """Write everything to the data file (a no-op for an in-memory sandbox)."""
+        if self.store is None:
+            return
+        self.counters["writes"] += 1
+        self._persisted_at = time.monotonic()
+        self.store.save({"engine": self.engine.snapshot(), "clock": self.clock.to_json(),
+                         "ca": self.ca.to_json(), "counters": dict(self.counters)})
+
+    def persist_if_stale(self, max_age: float = READ_PERSIST_SECONDS) -> None:
+        """Persist after reads at most every ``max_age`` real seconds.
+
+        Reads run due transitions too (a certificate gets issued, a deployment completes); saving
+        them now and then bounds what a crash loses without paying a write per GET.
+        """
+        if self.store is not None and time.monotonic() - self._persisted_at >= max_age:
+            self.persist()
+
+    def advance(self, seconds: float) -> datetime:
+        """Move the virtual clock, run the transitions that fall due, persist; returns the new now."""
+        self.engine.advance(seconds)
+        self.persist()
+        return self.now()
+
+    def engine_summary(self) -> dict[str, Any]:
+        """A short view of the engine's data for ``GET /_sandbox/state`` (sizes, not contents)."""
+        snapshot = self.engine.snapshot()
+        return {key: (len(value) if isinstance(value, list | dict) else value) for key, value in snapshot.items()}
+
+    def log_request(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """Append one request to the log (the entry is completed in place once answered)."""
+        self.counters["requests"] += 1
+        self.requests.append(entry)
+        return entry

@@ -1,0 +1,87 @@
+"""Media negotiation and down-conversion, and request-body validation, as pure functions."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.sandbox import media
+from reconciler.sandbox.problems import ApiProblem
+from reconciler.sandbox.schemas import official_schemas, validate_request
+
+V = media.media_type
+
+
+def test_accept_picks_the_version_asked_for() -> None:
+    assert media.negotiate_accept(V("enrollment.v11"), media.ENROLLMENT) == "enrollment.v11"
+    assert media.negotiate_accept(V("enrollment.v12"), media.ENROLLMENT) == "enrollment.v12"
+
+
+def test_accept_tolerates_parameters_case_and_lists() -> None:
+    header = f"application/json, {V('enrollment.v11').upper()}; charset=utf-8, {V('enrollment.v12')}"
+    assert media.negotiate_accept(header, media.ENROLLMENT) == "enrollment.v11"
+
+
+@pytest.mark.parametrize("header", [None, "", "*/*", "application/json", V("enrollment.v10"),
+                                    V("enrollment.v13"), V("enrollments.v12")])
+def test_unserved_accept_is_406(header: str | None) -> None:
+    with pytest.raises(ApiProblem) as caught:
+        media.negotiate_accept(header, media.ENROLLMENT)
+    assert caught.value.status == 406
+    assert V("enrollment.v12") in caught.value.detail
+
+
+def test_content_type_with_charset_is_accepted_and_unserved_is_415() -> None:
+    assert media.negotiate_content_type(V("enrollment.v11") + "; charset=utf-8", media.ENROLLMENT) == "enrollment.v11"
+    for header in (None, "application/json", V("enrollment.v9")):
+        with pytest.raises(ApiProblem) as caught:
+            media.negotiate_content_type(header, media.ENROLLMENT)
+        assert caught.value.status == 415
+
+
+def test_served_set_is_exactly_the_contract() -> None:
+    # CPS-API.md section 10 "Serve exactly"; each has an official schema shipped with the sandbox.
+    assert media.ALL_SERVED == {
+        "enrollment.v11", "enrollment.v12", "enrollments.v11", "enrollments.v12", "change.v1", "change.v2",
+        "deployment.v7", "deployment.v8", "deployments.v7", "deployments.v8", "change-management-info.v5",
+        "change-management-info.v6", "dv-challenges.v2", "csr.v2", "certificate-and-trust-chain.v2",
+        "warnings.v1", "acknowledgement.v1", "acknowledgement-with-hash.v1", "change-history.v5",
+        "certificate-history.v2", "dv-history.v1", "deployment-schedule.v1", "enrollment-status.v1",
+        "change-id.v1"}
+    assert media.ALL_SERVED <= set(official_schemas())
+
+
+def test_down_conversion_drops_fips_mode_without_touching_the_original() -> None:
+    enrollment = {"id": 1, "networkConfiguration": {"fipsMode": True, "sniOnly": True}}
+    assert media.convert(enrollment, "enrollment.v11") == {"id": 1, "networkConfiguration": {"sniOnly": True}}
+    assert enrollment["networkConfiguration"]["fipsMode"] is True  # type: ignore[index]
+    assert media.convert(enrollment, "enrollment.v12") is enrollment
+    listing = {"enrollments": [enrollment, enrollment]}
+    assert all("fipsMode" not in e["networkConfiguration"]
+               for e in media.convert(listing, "enrollments.v11")["enrollments"])
+    deployments = {"production": {"networkConfiguration": {"fipsMode": False}}, "staging": None}
+    assert media.convert(deployments, "deployments.v7") == {"production": {"networkConfiguration": {}},
+                                                           "staging": None}
+    info = {"pendingState": {"pendingNetworkConfiguration": {"fipsMode": None, "sniOnly": True}}}
+    assert media.convert(info, "change-management-info.v5") == {
+        "pendingState": {"pendingNetworkConfiguration": {"sniOnly": True}}}
+    change = {"statusInfo": None, "allowedInput": []}
+    assert media.convert(change, "change.v1") == change
+
+
+def test_request_validation_names_the_failing_field() -> None:
+    assert validate_request("acknowledgement.v1", {"acknowledgement": "acknowledge"}) is None
+    message = validate_request("acknowledgement.v1", {"acknowledgement": "maybe"})
+    assert message is not None and message.startswith("acknowledgement: 'maybe' is not one of")
+    assert validate_request("acknowledgement.v1", {"acknowledgement": "deny", "extra": 1}) is not None
+    assert validate_request("deployment-schedule.v1", {"notBefore": None, "notAfter": None}) is None
+
+
+def test_enrollment_validation_keeps_on_off_strings_and_admits_integer_ids() -> None:
+    body = {"id": 10000, "ra": "lets-encrypt", "validationType": "dv", "certificateType": "san",
+            "changeManagement": False, "enableMultiStackedCertificates": False, "signatureAlgorithm": None,
+            "csr": {"cn": "www.example.com"},
+            "networkConfiguration": {"geography": "core", "quicEnabled": False, "secureNetwork": "enhanced-tls",
+                                     "sniOnly": True, "ocspStapling": "on"}}
+    assert validate_request("enrollment.v12", body) is None
+    body["networkConfiguration"]["ocspStapling"] = True  # type: ignore[index]
+    assert "ocspStapling" in (validate_request("enrollment.v12", body) or "")
