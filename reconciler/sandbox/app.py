@@ -208,7 +208,9 @@ class SandboxApp(Starlette):
             yield
             runtime.persist()
 
-        super().__init__(routes=[*cps_routes(), *admin_routes()],
+        from reconciler.sandbox.edgedns import routes_for_runtime  # Edge DNS record sets (apply room)
+
+        super().__init__(routes=[*cps_routes(), *routes_for_runtime(runtime), *admin_routes()],
                          exception_handlers={HTTPException: http_problem}, lifespan=lifespan)
         self.state.runtime = runtime
 

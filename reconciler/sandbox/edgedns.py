@@ -7,8 +7,9 @@ keys. Every zone exists (the sandbox has no zone management); a name outside its
 body whose name/type disagree with the URL, is a 400. Errors are problem+json like the rest of
 the sandbox. Record sets persist to a JSON file when a path is given.
 
-The routes sit behind the same EdgeGrid check as CPS: :func:`edgedns_routes` takes the app's
-``authorize`` callable (request, body) -> error response or None.
+In the sandbox app the routes sit behind the same gateway as CPS (EdgeGrid check, request log,
+faults); :func:`edgedns_routes` can also take an ``authorize`` callable (request, body) -> error
+response or None, for use outside that gateway.
 """
 
 from __future__ import annotations
@@ -134,3 +135,9 @@ def edgedns_routes(store: RecordStore, authorize: Authorize | None = None) -> li
         return JSONResponse(checked)
 
     return [Route(ROUTE, recordset, methods=["GET", "POST", "PUT", "DELETE"])]
+
+
+def routes_for_runtime(runtime: Any) -> list[Route]:
+    """The routes for a sandbox runtime; record sets persist next to its data (``edgedns.json``)."""
+    data_dir = getattr(runtime.config, "data_dir", None)
+    return edgedns_routes(RecordStore(Path(data_dir) / "edgedns.json" if data_dir is not None else None))

@@ -140,3 +140,26 @@ async def test_routes_validate_bodies(setup) -> None:  # type: ignore[no-untyped
     assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
     assert (await client.delete(path)).status_code == 204
     assert (await client.get(path)).status_code == 404
+
+
+async def test_publisher_through_the_sandbox_app(tmp_path: Path) -> None:
+    """The routes as mounted in the sandbox: behind its EdgeGrid gateway, persisted in its data dir."""
+    from reconciler.sandbox.app import create_app
+    from reconciler.sandbox.config import SandboxConfig
+
+    config = SandboxConfig(data_dir=tmp_path)
+    app = create_app(config)
+    creds = config.credentials.for_host("sandbox.test")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://sandbox.test",
+                                 auth=EdgeGridAuth(creds)) as client:
+        publisher = EdgeDnsPublisher(client, "example.com")
+        await publisher.publish([rec("www.example.com", "through-gateway")])
+        stored = json.loads((tmp_path / "edgedns.json").read_text())["recordsets"]
+        assert [txt_value(r) for r in stored["example.com|_acme-challenge.www.example.com|TXT"]["rdata"]] == [
+            "through-gateway"]
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as plain:
+            unsigned = await plain.get("https://sandbox.test/config-dns/v2/zones/example.com/names/"
+                                       "_acme-challenge.www.example.com/types/TXT")
+        assert unsigned.status_code in (400, 401)
+    logged = [r["path"] for r in app.runtime.requests]
+    assert any(p.startswith("/config-dns/v2/zones/example.com/") for p in logged)
