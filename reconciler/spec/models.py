@@ -274,8 +274,8 @@ class ThirdPartyEnrollmentSpec(_EnrollmentBase):
     """An enrollment whose certificates you obtain from your own CA and upload."""
 
     type: Literal["third-party"] = Field(description="third-party")
-    signature_algorithm: SignatureAlgorithm | None = Field(
-        None, description="SHA-256 | SHA-1. Default: unset (CPS reports none for third-party).")
+    signature_algorithm: SignatureAlgorithm = Field(
+        "SHA-256", description="SHA-256 | SHA-1. Default: SHA-256. CPS may read it back as unset; not diffed.")
     exclude_sans: bool = Field(False, description="Leave the SANs out of the CSR. Default: false.")
     dual_stack: bool = Field(True, description="RSA and ECDSA certificates (two CSRs). Default: true.")
     certificates: Certificates = Field(

@@ -13,7 +13,7 @@ The loader is a ``yaml.SafeLoader`` subclass that
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,14 +28,23 @@ Path_ = tuple[str | int, ...]
 _TAG = "tag:yaml.org,2002:"
 _ALLOWED_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null", "seq", "map", "merge")}
 _MAX_ALIASES = 100
+_APPROX = " (line approximate: the template changes the line count)"
+
+LineMapper = Callable[[int], tuple[int, bool]]
+"""Rendered line -> (source line, exactly known)."""
 
 
 @dataclass(frozen=True)
 class Mark:
-    """A place in a source file: display name and 1-based line."""
+    """A place in a source file: display name and 1-based line.
+
+    ``approximate`` is set when a template changed the line count and this line could only be
+    mapped back to the template construct that generated it.
+    """
 
     file: str
     line: int
+    approximate: bool = False
 
 
 class MarkedDict(dict[str, Any]):
@@ -66,25 +75,35 @@ class _Loader(yaml.SafeLoader):
 
     display_name = "<string>"
 
-    def __init__(self, stream: str) -> None:
+    def __init__(self, stream: str, line_map: LineMapper | None = None) -> None:
         super().__init__(stream)
         self.alias_count = 0
+        self.line_map = line_map
+
+    def source_line(self, zero_based: int) -> tuple[int, bool]:
+        line = zero_based + 1
+        return self.line_map(line) if self.line_map else (line, True)
 
     def _mark(self, node: Node) -> Mark:
-        return Mark(self.display_name, node.start_mark.line + 1)
+        line, exact = self.source_line(node.start_mark.line)
+        return Mark(self.display_name, line, not exact)
+
+    def problem(self, message: str, zero_based: int) -> YamlProblem:
+        line, exact = self.source_line(zero_based)
+        return YamlProblem(message if exact else message + _APPROX, line)
 
     def compose_node(self, parent: Node | None, index: int) -> Node | None:  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
             self.alias_count += 1
             if self.alias_count > _MAX_ALIASES:
                 event = self.peek_event()  # type: ignore[no-untyped-call]
-                raise YamlProblem(f"more than {_MAX_ALIASES} aliases in one document", event.start_mark.line + 1)
+                raise self.problem(f"more than {_MAX_ALIASES} aliases in one document", event.start_mark.line)
         return super().compose_node(parent, index)  # type: ignore[no-any-return]
 
     def construct_object(self, node: Node, deep: bool = False) -> Any:
         if node.tag not in _ALLOWED_TAGS:
-            raise YamlProblem(f"tag {node.tag!r} is not allowed in specs (plain YAML values only)",
-                              node.start_mark.line + 1)
+            raise self.problem(f"tag {node.tag!r} is not allowed in specs (plain YAML values only)",
+                               node.start_mark.line)
         return super().construct_object(node, deep=deep)
 
     def construct_marked_mapping(self, node: MappingNode) -> Iterator[MarkedDict]:
@@ -98,11 +117,11 @@ class _Loader(yaml.SafeLoader):
                 continue
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, str | int | float | bool) and key is not None:
-                raise YamlProblem("mapping keys must be plain scalars", key_node.start_mark.line + 1)
+                raise self.problem("mapping keys must be plain scalars", key_node.start_mark.line)
             if key in seen:
-                raise YamlProblem(f"duplicate key {key!r} (first defined on line {seen[key]})",
-                                  key_node.start_mark.line + 1)
-            seen[key] = key_node.start_mark.line + 1
+                raise self.problem(f"duplicate key {key!r} (first defined on line {seen[key]})",
+                                   key_node.start_mark.line)
+            seen[key] = self.source_line(key_node.start_mark.line)[0]
         self.flatten_mapping(node)  # resolves `<<:` merges; explicit keys come last and win
         for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=True)
@@ -134,12 +153,13 @@ _Loader.add_implicit_resolver(_TAG + "bool", re.compile(r"^(?:true|True|TRUE|fal
                               list("tTfF"))
 
 
-def load_documents(text: str, display_name: str) -> list[tuple[Any, int]]:
+def load_documents(text: str, display_name: str, line_map: LineMapper | None = None) -> list[tuple[Any, int]]:
     """Parse every YAML document in ``text``; return (data, first line) per non-empty document.
 
+    ``line_map`` translates lines of ``text`` (rendered) to lines of the file people edit.
     Raises ``YamlProblem`` (with a line) on syntax errors, duplicate keys and refused tags.
     """
-    loader = _Loader(text)
+    loader = _Loader(text, line_map)
     loader.display_name = display_name
     docs: list[tuple[Any, int]] = []
     try:
@@ -151,13 +171,15 @@ def load_documents(text: str, display_name: str) -> list[tuple[Any, int]]:
             data = loader.construct_document(node)
             if data is None and isinstance(node, ScalarNode):
                 continue  # an empty document (e.g. a trailing `---`)
-            docs.append((data, node.start_mark.line + 1))
+            docs.append((data, loader.source_line(node.start_mark.line)[0]))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or "invalid YAML"
         if isinstance(exc, ConstructorError) and "constructor for the tag" in what:
             what = "unknown tag; only plain YAML values are allowed"
-        raise YamlProblem(what, mark.line + 1 if mark else None) from None
+        if mark is None:
+            raise YamlProblem(what, None) from None
+        raise loader.problem(what, mark.line) from None
     except yaml.YAMLError as exc:  # pragma: no cover - reader errors without marks
         raise YamlProblem(str(exc), None) from None
     finally:

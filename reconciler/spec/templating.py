@@ -1,0 +1,151 @@
+"""jinja2 rendering of spec files before YAML parsing, sandboxed and strict.
+
+Every spec file is a template: ``{{ domain }}`` reads ``variables`` from reconcile.yaml. The
+environment is ``SandboxedEnvironment`` (templates cannot reach Python internals) with
+``StrictUndefined`` (a misspelt variable is an error, never an empty string). Templates cannot
+include other files.
+
+Line numbers: YAML errors are found in the *rendered* text, but people edit the *source*.
+``LineMap`` maps a rendered line back: exactly when rendering kept the line count (plain
+substitutions), and otherwise by aligning unchanged lines (a ``{% for %}`` block's output maps
+to the block's first source line). ``LineMap.exact`` says which case applies.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+__all__ = ["LineMap", "TemplateProblem", "render"]
+
+
+class TemplateProblem(Exception):
+    """A template failed to compile or render; ``line`` is the source line when known."""
+
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+def _environment(source: str, name: str) -> SandboxedEnvironment:
+    def load(requested: str) -> tuple[str, str, Any] | None:
+        # Only the file being rendered exists for this environment: no {% include %} of others.
+        return (source, name, lambda: True) if requested == name else None
+
+    return SandboxedEnvironment(
+        loader=jinja2.FunctionLoader(load),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def _template_line(tb: TracebackType | None, name: str) -> int | None:
+    # jinja2 rewrites tracebacks so template frames carry the template name and source line;
+    # the innermost such frame is where the error happened.
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == name:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def render(source: str, name: str, variables: Mapping[str, Any]) -> str:
+    """Render ``source`` (named ``name`` in messages) with ``variables``; raise TemplateProblem."""
+    env = _environment(source, name)
+    try:
+        template = env.get_template(name)
+        return template.render(dict(variables))
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateProblem(f"template syntax error: {exc.message}", exc.lineno) from None
+    except jinja2.UndefinedError as exc:
+        raise TemplateProblem(f"template error: {exc.message} (define it under variables: in reconcile.yaml)",
+                              _template_line(exc.__traceback__, name)) from None
+    except jinja2.TemplateNotFound as exc:
+        raise TemplateProblem(f"template error: cannot include {exc.name!r}; specs are single files",
+                              _template_line(exc.__traceback__, name)) from None
+    except jinja2.TemplateError as exc:  # e.g. SecurityError from the sandbox
+        raise TemplateProblem(f"template error: {exc}", _template_line(exc.__traceback__, name)) from None
+    except Exception as exc:  # noqa: BLE001 - filters raise anything (e.g. int('x')); report, don't crash
+        raise TemplateProblem(f"template error: {type(exc).__name__}: {exc}",
+                              _template_line(exc.__traceback__, name)) from None
+
+
+_EXPR = re.compile(r"{{.*?}}|{#.*?#}")
+_MAX_CELLS = 4_000_000
+
+
+def _line_pattern(line: str) -> re.Pattern[str]:
+    # A source line matches the rendered lines it can produce: expressions stand for any text.
+    parts = _EXPR.split(line)
+    return re.compile(".*".join(re.escape(p) for p in parts), re.DOTALL)
+
+
+class LineMap:
+    """Maps 1-based rendered lines to 1-based source lines."""
+
+    def __init__(self, source: str, rendered: str) -> None:
+        src = source.splitlines()
+        out = rendered.splitlines()
+        self.exact = len(src) == len(out)
+        self._map: list[int] = []
+        self._paired: set[int] = set()
+        if self.exact or not out:
+            return
+        if len(src) * len(out) <= _MAX_CELLS:
+            pairs = self._align(src, out)
+        else:  # pragma: no cover - only for huge generated files
+            matcher = difflib.SequenceMatcher(a=src, b=out, autojunk=False)
+            pairs = {j1 + k: i1 + k for i1, j1, size in matcher.get_matching_blocks() for k in range(size)}
+        # Unmatched output lines (loop iterations, blank lines from tags) belong to the last
+        # matched source line before them, e.g. the body line of a {% for %}.
+        last = 0
+        self._paired = set(pairs)
+        for j in range(len(out)):
+            last = pairs.get(j, last)
+            self._map.append(last + 1)
+
+    @staticmethod
+    def _align(src: list[str], out: list[str]) -> dict[int, int]:
+        """Longest common subsequence of (source pattern, rendered line) matches."""
+        patterns = [_line_pattern(line) for line in src]
+        n, m = len(src), len(out)
+        table = [[0] * (m + 1) for _ in range(n + 1)]
+        for i in range(n - 1, -1, -1):
+            row, below = table[i], table[i + 1]
+            pattern = patterns[i]
+            for j in range(m - 1, -1, -1):
+                if pattern.fullmatch(out[j]):
+                    row[j] = below[j + 1] + 1
+                else:
+                    row[j] = max(below[j], row[j + 1])
+        pairs: dict[int, int] = {}
+        i = j = 0
+        while i < n and j < m:
+            if patterns[i].fullmatch(out[j]) and table[i][j] == table[i + 1][j + 1] + 1:
+                pairs[j] = i
+                i += 1
+                j += 1
+            elif table[i + 1][j] >= table[i][j + 1]:
+                i += 1
+            else:
+                j += 1
+        return pairs
+
+    def source_line(self, rendered_line: int) -> int:
+        return self(rendered_line)[0]
+
+    def __call__(self, rendered_line: int) -> tuple[int, bool]:
+        """(source line, whether the mapping is exact) for a 1-based rendered line."""
+        if self.exact or not self._map:
+            return rendered_line, True
+        index = min(max(rendered_line - 1, 0), len(self._map) - 1)
+        return self._map[index], index in self._paired
