@@ -1,4 +1,7 @@
-"""The planner on plain objects: every classification, ordering, safety rule and targeting."""
+"""The planner on plain objects: every classification, ordering, safety rule and targeting.
+
+Views are literal dicts shaped like ``cps_view`` output; classification is the real ``field_class``.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +10,15 @@ from typing import Any
 
 import pytest
 
+from reconciler.cps.mapping import field_class
 from reconciler.errors import UnsafePlan
 from reconciler.plan.inputs import Desired, Observed, ObservedChange, ObservedEnrollment, Policy
-from reconciler.plan.model import FieldClass, Plan, Unmanaged
+from reconciler.plan.model import Plan, Unmanaged
 from reconciler.plan.planner import PlanOptions, make_plan
 from reconciler.plan.safety import Thresholds
 from reconciler.state.model import ChangeInFlight, Intent, PublishedChallenge, State, StateEntry
 
 CONTRACT = "ctr_1-AB123"
-
-
-def classify(path: str) -> FieldClass:
-    """The classification the mapping promises, restated for these tests."""
-    if path in ("common_name", "network_configuration.sni_only", "network_configuration.secure_network"):
-        return "immutable"
-    if path.startswith("network_configuration"):
-        return "network"
-    if path.split(".")[0] in ("admin_contact", "tech_contact", "organization", "change_management"):
-        return "metadata"
-    return "certificate"
 
 
 def view(cn: str = "www.example.com", sans: tuple[str, ...] = (), **over: Any) -> dict[str, Any]:
@@ -35,8 +28,10 @@ def view(cn: str = "www.example.com", sans: tuple[str, ...] = (), **over: Any) -
         "signature_algorithm": "SHA-256",
         "admin_contact": {"first_name": "Ada", "email": "ada@example.com"},
         "change_management": False,
-        "network_configuration": {"geography": "core", "secure_network": "enhanced-tls", "sni_only": True,
-                                  "ocsp_stapling": "on", "disallowed_tls_versions": ["TLSv1", "TLSv1_1"]},
+        "secure_network": "enhanced-tls",
+        "sni_only": True,
+        "geography": "core",
+        "network_configuration": {"ocsp_stapling": "on", "disallowed_tls_versions": ["TLSv1", "TLSv1_1"]},
     }
     for key, value in over.items():
         if key == "network":
@@ -71,7 +66,7 @@ def state(**entries: StateEntry) -> State:
 
 
 def plan(d: list[Desired], o: Observed | None, s: State, **opts: Any) -> Plan:
-    return make_plan(d, o, s, PlanOptions(**opts), classify=classify)
+    return make_plan(d, o, s, PlanOptions(**opts), classify=field_class)
 
 
 def kinds(p: Plan) -> list[tuple[str, str]]:
@@ -197,8 +192,8 @@ def test_network_plus_metadata_stays_update_network() -> None:
     assert kinds(p) == [("www", "update-network")] and len(p.actions[0].changes) == 2
 
 
-@pytest.mark.parametrize("over", [{"cn": "new.example.com"}, {"network": {"sni_only": False}},
-                                  {"network": {"secure_network": "standard-tls"}}])
+@pytest.mark.parametrize("over", [{"cn": "new.example.com"}, {"sni_only": False},
+                                  {"secure_network": "standard-tls"}])
 def test_immutable_field_change_is_blocked_with_replacement_advice(over: dict[str, Any]) -> None:
     p = plan([desired(spec_hash="h2", **over)], Observed(bound={"www": observed_enrollment()}), state(www=entry()))
     assert p.actions == ()
@@ -422,6 +417,12 @@ def test_no_refresh_update_over_a_recorded_change_is_blocked() -> None:
     assert p.actions == () and p.blocked[0].kind == "update"
     p2 = plan([desired("w", spec_hash="h2")], None, s, cancel_pending=True)
     assert p2.actions[0].cancels_change == 8
+
+
+def test_default_classifier_is_the_mapping() -> None:
+    d = desired(spec_hash="h2", network={"ocsp_stapling": "off"})
+    p = make_plan([d], Observed(bound={"www": observed_enrollment()}), state(www=entry()), PlanOptions())
+    assert kinds(p) == [("www", "update-network")]
 
 
 def test_plan_is_stamped_with_state_identity_and_settings() -> None:
