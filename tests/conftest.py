@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 import pytest
+
+from reconciler.cps.client import CpsClient
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+async def sandbox_client(sandbox_server: Any) -> AsyncIterator[CpsClient]:
+    """An open ``CpsClient`` talking to ``sandbox_server`` over HTTPS, trusting the sandbox's CA."""
+    async with CpsClient(sandbox_server.credentials, base_url=sandbox_server.base_url,
+                         verify=sandbox_server.ca_bundle) as client:
+        yield client
