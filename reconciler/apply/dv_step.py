@@ -1,0 +1,131 @@
+"""The ``lets-encrypt-challenges`` input: publish DV challenges, acknowledge them, clean up later.
+
+CPS offers this input while the CA validates (``requiredToProceed: false``: CPS also checks on its
+own), so it stays in ``allowedInput`` after apply answered it. The step therefore remembers what
+it published and acknowledged (in this run, and across runs in the challenge ledger) and only acts
+on challenges it has not handled yet.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from reconciler.apply.context import Stop, WorkflowContext
+from reconciler.apply.publishers.base import DNS_01, ChallengeRecord, Publisher
+from reconciler.apply.publishers.ledger import ChallengeLedger
+from reconciler.cps.models import Change, DvChallenges
+from reconciler.errors import Conflict, NotFound, PublisherError
+from reconciler.spec.models import DvEnrollmentSpec
+
+log = logging.getLogger("reconciler.apply")
+
+LETS_ENCRYPT = "lets-encrypt-challenges"
+
+
+def challenge_records(name: str, challenges: DvChallenges, method: str) -> list[ChallengeRecord]:
+    """Challenges still to answer: ``method`` type, pending, on domains not yet validated."""
+    records: list[ChallengeRecord] = []
+    for domain in challenges.dv:
+        if (domain.validation_status or "").upper() == "VALIDATED" or (domain.status or "").lower() == "valid":
+            continue
+        for challenge in domain.challenges:
+            if challenge.type != method or (challenge.status or "pending").lower() != "pending":
+                continue
+            full_path = challenge.full_path or ""
+            value = challenge.response_body or ""
+            if method == DNS_01:
+                record_name = full_path if full_path.endswith(".") else full_path + "."
+                records.append(ChallengeRecord(enrollment=name, domain=domain.domain or "", type=method,
+                                               token=challenge.token or "", value=value,
+                                               record_name=record_name, expires=domain.expires))
+            else:
+                records.append(ChallengeRecord(enrollment=name, domain=domain.domain or "", type=method,
+                                               token=challenge.token or "", value=value, path=full_path,
+                                               expires=domain.expires))
+    return records
+
+
+class DvStep:
+    """Answers ``lets-encrypt-challenges`` for one enrollment; keeps what it did for cleanup."""
+
+    def __init__(self, ctx: WorkflowContext, enrollment_id: int) -> None:
+        self.ctx = ctx
+        self.enrollment_id = enrollment_id
+        self.ledger = ChallengeLedger(ctx.state_dir / "challenges", ctx.name)
+        self._acknowledged: set[tuple[int, frozenset[tuple[str, str, str, str]]]] = set()
+        self._publisher: Publisher | None = None
+
+    @property
+    def spec(self) -> DvEnrollmentSpec:
+        assert isinstance(self.ctx.spec, DvEnrollmentSpec)
+        return self.ctx.spec
+
+    def publisher(self) -> Publisher:
+        if self._publisher is None:
+            if self.ctx.publisher is None:
+                raise self.ctx.fail("no DV challenge publisher configured")
+            self._publisher = self.ctx.publisher()
+        return self._publisher
+
+    async def answer(self, change_id: int) -> bool:
+        """Publish and acknowledge new challenges; True when something was sent to CPS."""
+        ctx = self.ctx
+        try:
+            challenges = await ctx.client.get_dv_challenges(self.enrollment_id, change_id)
+        except NotFound:
+            return False  # the change moved on: re-read it
+        records = challenge_records(ctx.name, challenges, self.spec.validation.method)
+        if not records:
+            return False  # nothing pending: CPS is checking
+        key = (change_id, frozenset(r.key for r in records))
+        if key in self._acknowledged:
+            return False
+        publisher = self.publisher()
+        previous = self.ledger.read()
+        done_before = (previous is not None and previous.change_id == change_id and previous.published
+                       and previous.publisher == publisher.kind and previous.same_records(records))
+        if not done_before:
+            entry = self.ledger.record(enrollment_id=self.enrollment_id, change_id=change_id,
+                                       publisher=publisher.kind, records=records, run_id=ctx.run_id)
+            ctx.step("publish DV challenges", f"{len(records)} {self.spec.validation.method} via {publisher.kind}")
+            result = await publisher.publish(records)
+            if not result.ready:
+                raise ctx.wait(f"waiting for {result.waiting_for or 'challenge publication'}", result.details)
+            self.ledger.mark(entry, published=True)
+            ctx.journal.challenges_published(ctx.name, change_id, publisher.kind, records)
+            ctx.checkpoint("challenges:published")
+        ctx.step("acknowledge DV challenges")
+        try:
+            await ctx.client.acknowledge_dv_challenges(self.enrollment_id, change_id)
+        except (Conflict, NotFound) as exc:
+            # CPS moved on or is busy checking: both mean the acknowledgement is not needed now.
+            log.info("%s: DV acknowledgement not taken (%s); re-reading the change", ctx.name, exc)
+        self._acknowledged.add(key)
+        ctx.checkpoint("challenges:acknowledged")
+        return True
+
+    async def cleanup_if_done(self, change_id: int | None, change: Change | None) -> list[str]:
+        """Remove published challenges once CPS no longer needs them; returns notes for people."""
+        entry = self.ledger.read()
+        if entry is None or not entry.published or entry.cleaned_up:
+            return []
+        still_needed = (change is not None and entry.change_id == change_id
+                        and change.allowed(LETS_ENCRYPT) is not None and change.state != "completed")
+        if still_needed:
+            return []
+        try:
+            publisher = self.publisher()
+        except (Stop, PublisherError):
+            return []
+        if publisher.kind != entry.publisher:
+            return [f"challenges published by {entry.publisher} are left in place (publisher changed)"]
+        try:
+            await publisher.cleanup(entry.records)
+        except PublisherError as exc:
+            log.warning("%s: challenge cleanup failed: %s", self.ctx.name, exc)
+            return [f"challenge cleanup failed (will retry next apply): {exc}"]
+        self.ledger.mark(entry, cleaned_up=True)
+        self.ctx.step("clean up DV challenges")
+        if publisher.kind == "manual":
+            return [f"domain validation done: the challenge records in {self.ledger.zone_path} may be removed"]
+        return []

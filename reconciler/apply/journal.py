@@ -1,0 +1,116 @@
+"""The journal: every step the executor takes, written to the state file as soon as it is taken.
+
+The workflow never touches the state store directly; it tells the journal what happened
+(``intent`` before a non-idempotent call, ``change_seen`` after each read, ``uploaded`` after an
+upload, ...) and the journal turns that into one atomic state write. That is what makes a crash
+at any point resumable: the next run reads where the last one got.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from reconciler.apply.publishers.base import ChallengeRecord
+from reconciler.cps.models import Change
+from reconciler.state.model import ChangeInFlight, Intent, PublishedChallenge, StateEntry
+from reconciler.state.store import StateStore
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class StateJournal:
+    """Records workflow steps of named enrollments into a :class:`StateStore`, one write per step."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+
+    def entry(self, name: str) -> StateEntry | None:
+        return self.store.read().entry(name)
+
+    def _update(self, name: str, **fields: Any) -> None:
+        self.store.update_entry(name, **fields)
+
+    # -- binding ---------------------------------------------------------------------------------
+
+    def bind(self, name: str, *, contract_id: str, common_name: str, prevent_destroy: bool,
+             enrollment_id: int | None = None) -> None:
+        """Create or refresh the entry for ``name`` (keeps what it already knows)."""
+        def change(state: Any) -> Any:
+            current = state.entry(name)
+            if current is None:
+                entry = StateEntry(contract_id=contract_id, common_name=common_name,
+                                   prevent_destroy=prevent_destroy, enrollment_id=enrollment_id)
+            else:
+                entry = current.model_copy(update={
+                    "contract_id": contract_id, "common_name": common_name, "prevent_destroy": prevent_destroy,
+                    "enrollment_id": enrollment_id if enrollment_id is not None else current.enrollment_id})
+            return state.with_entry(name, entry)
+        self.store.update(change)
+
+    def forget(self, name: str) -> None:
+        self.store.remove_entry(name)
+
+    # -- intents ---------------------------------------------------------------------------------
+
+    def intent(self, name: str, op: str, detail: Mapping[str, Any] | None = None) -> None:
+        """Record an operation about to be attempted (before the call; see state model)."""
+        entry = self.entry(name)
+        assert entry is not None, f"intent for unbound {name}"
+        self._update(name, intent=Intent(op=op, common_name=entry.common_name, contract_id=entry.contract_id,
+                                         at=_now(), detail=dict(detail or {})))
+
+    def clear_intent(self, name: str) -> None:
+        self._update(name, intent=None)
+
+    # -- workflow progress -----------------------------------------------------------------------
+
+    def created(self, name: str, enrollment_id: int, change_id: int | None, change_type: str | None) -> None:
+        """CPS answered the create (or the orphan was found): bind the id, clear the intent."""
+        change = ChangeInFlight(change_id=change_id, change_type=change_type, updated_at=_now()) \
+            if change_id is not None else None
+        self._update(name, enrollment_id=enrollment_id, intent=None, change=change)
+
+    def change_opened(self, name: str, change_id: int | None, change_type: str | None) -> None:
+        change = ChangeInFlight(change_id=change_id, change_type=change_type, updated_at=_now()) \
+            if change_id is not None else None
+        self._update(name, intent=None, change=change)
+
+    def change_seen(self, name: str, change_id: int, change: Change) -> None:
+        """What the change looked like when last read (status, state, offered inputs)."""
+        entry = self.entry(name)
+        previous = entry.change if entry is not None else None
+        seen = ChangeInFlight(
+            change_id=change_id,
+            change_type=previous.change_type if previous and previous.change_id == change_id else None,
+            status=change.status, state=change.state,
+            waiting_for=tuple(a.type for a in change.allowed_input), updated_at=_now())
+        if previous is not None and previous.model_copy(update={"updated_at": None}) == \
+                seen.model_copy(update={"updated_at": None}):
+            return  # nothing moved: spare the state file a write per poll
+        self._update(name, change=seen)
+
+    def challenges_published(self, name: str, change_id: int, publisher: str,
+                             records: Iterable[ChallengeRecord]) -> None:
+        published = tuple(
+            PublishedChallenge(domain=r.domain, type=r.type, record_name=r.record_name or r.path,
+                               value=r.value, publisher=publisher, change_id=change_id, published_at=_now())
+            for r in records)
+        entry = self.entry(name)
+        kept = tuple(c for c in (entry.challenges if entry else ()) if c.change_id == change_id
+                     and (c.domain, c.type, c.value) not in {(p.domain, p.type, p.value) for p in published})
+        self._update(name, challenges=kept + published)
+
+    def uploaded(self, name: str, fingerprints: Mapping[str, str]) -> None:
+        """The upload was accepted: remember what went up, clear the intent."""
+        self._update(name, certificate_fingerprints=dict(fingerprints), intent=None)
+
+    def finished(self, name: str, spec_hash: str | None) -> None:
+        """The change is done (deployed, or nothing left to wait for): the spec is applied."""
+        fields: dict[str, Any] = {"change": None, "intent": None}
+        if spec_hash is not None:
+            fields["spec_hash"] = spec_hash
+        self._update(name, **fields)

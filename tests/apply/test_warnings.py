@@ -1,0 +1,35 @@
+"""Warning texts -> codes, and the acknowledge-or-wait decision."""
+
+from __future__ import annotations
+
+from reconciler.apply.warnings import decide, parse_warnings
+
+POST = (
+    "[WARNINGS]\n"
+    "RSA: The certificate expires on 2030-01-01, in less than 30 days.\n"
+    "ECDSA: The end-entity certificate is included in the trust chain.\n"
+    "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+)
+
+
+def test_codes_from_prose_explicit_and_bracketed() -> None:
+    parsed = parse_warnings(POST)
+    assert [w.code for w in parsed] == ["CERTIFICATE_EXPIRATION_TOO_SHORT", "END_ENTITY_CERT_IN_TRUST_CHAIN"]
+    assert parsed[0].text.startswith("RSA: ")
+    explicit = parse_warnings("SNI_DNS_OVERLAP: names overlap\n[OVERLAPPING_TRAFFIC_CLASS] traffic class\n")
+    assert [w.code for w in explicit] == ["SNI_DNS_OVERLAP", "OVERLAPPING_TRAFFIC_CLASS"]
+    sans = parse_warnings("SANs removed from the certificate require acknowledgement: a.example.com.")
+    assert sans[0].code == "SANS_REMOVED_REQUIRE_ACKNOWLEDGEMENT"
+    assert parse_warnings("Review the names being provisioned (x) before the change proceeds.")[0].code is None
+    assert parse_warnings("") == [] and parse_warnings(None) == []
+
+
+def test_decision() -> None:
+    assert decide(POST, acknowledge_all=True, auto_approve=[]).acknowledge
+    partial = decide(POST, acknowledge_all=False, auto_approve=["CERTIFICATE_EXPIRATION_TOO_SHORT"])
+    assert not partial.acknowledge and [w.code for w in partial.blocking] == ["END_ENTITY_CERT_IN_TRUST_CHAIN"]
+    both = decide(POST, acknowledge_all=False,
+                  auto_approve=["CERTIFICATE_EXPIRATION_TOO_SHORT", "END_ENTITY_CERT_IN_TRUST_CHAIN"])
+    assert both.acknowledge and not both.blocking
+    unknown = decide("Something odd happened.", acknowledge_all=False, auto_approve=["ANY"])
+    assert not unknown.acknowledge and unknown.blocking[0].code is None

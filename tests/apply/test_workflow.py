@@ -1,0 +1,193 @@
+"""The per-enrollment step machine against the real sandbox (in process, virtual clock)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from reconciler.apply.publishers.hook import HookPublisher
+from reconciler.apply.publishers.ledger import ChallengeLedger
+from reconciler.apply.publishers.manual import ManualPublisher
+from reconciler.apply.thirdparty import pem_fingerprint
+from reconciler.apply.workflow import EnrollmentWorkflow
+from reconciler.errors import CertificateMismatch
+from reconciler.sandbox.ca import CertificateAuthority
+from reconciler.sandbox.engine import EngineConfig
+
+from .sandbox_rig import SIGNER, dv_spec, sandbox_rig, tp_spec
+
+pytestmark = pytest.mark.anyio
+
+RECORDER = (f"{sys.executable} -c \"import json, os; open('hook.jsonl', 'a').write(json.dumps("
+            "{k: v for k, v in os.environ.items() if k.startswith('RECONCILE_')}) + '\\n')\"")
+
+
+def hook_calls(root: Path, file: str = "hook.jsonl") -> list[dict[str, str]]:
+    path = root / file
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def names_of(pem: str) -> set[str]:
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    return set(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+               .get_values_for_type(x509.DNSName))
+
+
+async def test_dv_with_hook_publisher_reaches_deployed(tmp_path: Path) -> None:
+    async with sandbox_rig(tmp_path) as rig:
+        spec = dv_spec()
+        eid, cid = await rig.create(spec)
+        publisher = HookPublisher(RECORDER, RECORDER.replace("hook.jsonl", "cleanup.jsonl"), cwd=tmp_path)
+        outcome = await EnrollmentWorkflow(rig.context(spec, publisher=publisher), eid, cid).run()
+        assert outcome.status == "done", outcome
+        assert outcome.message.startswith("deployed")
+        calls = hook_calls(tmp_path)
+        assert sorted(c["RECONCILE_DOMAIN"] for c in calls) == ["example.com", "www.example.com"]
+        assert all(c["RECONCILE_RECORD_NAME"] == f"_acme-challenge.{c['RECONCILE_DOMAIN']}." for c in calls)
+        assert len(hook_calls(tmp_path, "cleanup.jsonl")) == 2  # cleaned up after validation
+        production = await rig.client.get_production_deployment(eid)
+        assert production is not None and production.primary_certificate is not None
+        assert names_of(production.primary_certificate.certificate or "") == {"www.example.com", "example.com"}
+        entry = rig.journal.entry("www")
+        assert entry is not None and {c.domain for c in entry.challenges} == {"www.example.com", "example.com"}
+        ledger = ChallengeLedger(tmp_path / "state" / "challenges", "www").read()
+        assert ledger is not None and ledger.published and ledger.cleaned_up
+        steps = [s for _, s, _ in rig.steps]
+        assert steps.index("publish DV challenges") < steps.index("acknowledge DV challenges") \
+            < steps.index("wait for deployment")
+
+
+async def test_manual_dv_waits_then_next_run_finishes(tmp_path: Path) -> None:
+    async with sandbox_rig(tmp_path) as rig:
+        spec = dv_spec()
+        eid, cid = await rig.create(spec)
+        ledger = ChallengeLedger(tmp_path / "state" / "challenges", "www")
+        first = await EnrollmentWorkflow(rig.context(spec, publisher=ManualPublisher(ledger, "run-1"),
+                                                     run_id="run-1"), eid, cid).run()
+        assert first.status == "waiting" and "DNS publication of 2 challenge(s)" in first.message
+        assert (tmp_path / "state" / "challenges" / "www.zone").read_text().count("IN\tTXT") == 2
+        assert any("www.zone" in d for d in first.details)
+        second = await EnrollmentWorkflow(rig.context(spec, publisher=ManualPublisher(ledger, "run-2"),
+                                                      run_id="run-2"), eid, cid).run()
+        assert second.status == "done", second
+        assert any("may be removed" in d for d in second.details)
+
+
+async def test_third_party_dual_stack_signed_by_hook(tmp_path: Path) -> None:
+    async with sandbox_rig(tmp_path) as rig:
+        spec = tp_spec(signer={"command": SIGNER})
+        eid, cid = await rig.create(spec)
+        outcome = await EnrollmentWorkflow(rig.context(spec), eid, cid).run()
+        assert outcome.status == "done", outcome
+        for alg in ("rsa", "ecdsa"):
+            assert (tmp_path / "state" / "csr" / f"shop.{alg}.csr.pem").read_text().startswith(
+                "-----BEGIN CERTIFICATE REQUEST-----")
+        entry = rig.journal.entry("shop")
+        assert entry is not None and set(entry.certificate_fingerprints) == {"rsa", "ecdsa"}
+        assert entry.intent is None
+        production = await rig.client.get_production_deployment(eid)
+        assert production is not None
+        served = {pem_fingerprint(c.certificate) for c in production.certificates if c.certificate}
+        assert served == set(entry.certificate_fingerprints.values())
+        assert entry.certificate_fingerprints["rsa"] == pem_fingerprint(
+            (tmp_path / "certs" / "shop" / "rsa.pem").read_text())
+
+
+async def test_third_party_waits_for_files_then_uploads_once(tmp_path: Path) -> None:
+    async with sandbox_rig(tmp_path) as rig:
+        spec = tp_spec(dual_stack=False)
+        eid, cid = await rig.create(spec)
+        waiting = await EnrollmentWorkflow(rig.context(spec), eid, cid).run()
+        assert waiting.status == "waiting" and "RSA" in waiting.message
+        csr_file = tmp_path / "state" / "csr" / "shop.rsa.csr.pem"
+        assert any(str(csr_file) in d for d in waiting.details)
+        # The person has their CA sign the CSR the tool wrote.
+        leaf, chain = CertificateAuthority("Customer").sign_csr(csr_file.read_text())
+        (tmp_path / "certs" / "shop").mkdir(parents=True)
+        (tmp_path / "certs" / "shop" / "rsa.pem").write_text(leaf)
+        (tmp_path / "certs" / "shop" / "rsa-chain.pem").write_text(chain)
+        rig.app.runtime.requests.clear()
+        done = await EnrollmentWorkflow(rig.context(spec), eid, cid).run()
+        assert done.status == "done", done
+        uploads = [r for r in rig.app.runtime.requests if r["path"].endswith("third-party-cert-and-trust-chain")]
+        assert len(uploads) == 1
+
+
+async def test_third_party_mismatch_is_refused_before_upload(tmp_path: Path) -> None:
+    async with sandbox_rig(tmp_path) as rig:
+        spec = tp_spec(dual_stack=False)
+        eid, cid = await rig.create(spec)
+        other = tp_spec(name="other", cn="other.example.com", dual_stack=False)
+        other_eid, other_cid = await rig.create(other)
+        # A certificate for some other key: signed from a CSR that is not the one CPS issued.
+        await EnrollmentWorkflow(rig.context(other), other_eid, other_cid).run()
+        leaf, chain = CertificateAuthority("Customer").sign_csr(
+            (tmp_path / "state" / "csr" / "other.rsa.csr.pem").read_text())
+        (tmp_path / "certs" / "shop").mkdir(parents=True)
+        (tmp_path / "certs" / "shop" / "rsa.pem").write_text(leaf)
+        (tmp_path / "certs" / "shop" / "rsa-chain.pem").write_text(chain)
+        rig.app.runtime.requests.clear()
+        with pytest.raises(CertificateMismatch) as info:
+            await EnrollmentWorkflow(rig.context(spec), eid, cid).run()
+        assert "certs/shop/rsa.pem" in str(info.value) and "public key does not match" in str(info.value)
+        assert not [r for r in rig.app.runtime.requests if r["method"] == "POST"]
+
+
+async def test_post_verification_warnings_wait_unless_allowed(tmp_path: Path) -> None:
+    engine = EngineConfig(create_throttle_seconds=0, post_verification_warnings=True)
+    async with sandbox_rig(tmp_path, engine) as rig:
+        spec = dv_spec()
+        eid, cid = await rig.create(spec)
+        publisher = HookPublisher("true", None, cwd=tmp_path)
+        held = await EnrollmentWorkflow(rig.context(spec, publisher=publisher), eid, cid).run()
+        assert held.status == "waiting" and "post-verification warnings" in held.message
+        assert any(d.startswith("DNS_NAME_CAA_NOT_VALIDATED: ") for d in held.details)
+        allowed = dv_spec(auto_approve_warnings=["DNS_NAME_CAA_NOT_VALIDATED"])
+        done = await EnrollmentWorkflow(rig.context(allowed, publisher=publisher), eid, cid).run()
+        assert done.status == "done", done
+
+
+async def test_change_management_waits_unless_acknowledged(tmp_path: Path) -> None:
+    async with sandbox_rig(tmp_path) as rig:
+        spec = tp_spec(dual_stack=False, change_management=True, signer={"command": SIGNER})
+        eid, cid = await rig.create(spec)
+        held = await EnrollmentWorkflow(rig.context(spec), eid, cid).run()
+        assert held.status == "waiting" and "change management" in held.message
+        assert await rig.client.get_production_deployment(eid) is None
+        staging = await rig.client.get_staging_deployment(eid)
+        assert staging is not None and staging.certificates
+        go = tp_spec(dual_stack=False, change_management=True, acknowledge_change_management=True,
+                     signer={"command": SIGNER})
+        done = await EnrollmentWorkflow(rig.context(go), eid, cid).run()
+        assert done.status == "done", done
+
+
+async def test_no_wait_stops_once_cps_has_everything(tmp_path: Path) -> None:
+    async with sandbox_rig(tmp_path) as rig:
+        spec = tp_spec(dual_stack=False, signer={"command": SIGNER})
+        eid, cid = await rig.create(spec)
+        outcome = await EnrollmentWorkflow(rig.context(spec, wait=False), eid, cid).run()
+        assert outcome.status == "submitted", outcome
+        assert await rig.client.get_production_deployment(eid) is None
+
+
+async def test_timeout_while_cps_works(tmp_path: Path) -> None:
+    async with sandbox_rig(tmp_path) as rig:
+        rig.step_seconds = 0.0  # the virtual clock stands still: CPS never finishes
+        spec = tp_spec(dual_stack=False, signer={"command": SIGNER})
+        eid, cid = await rig.create(spec)
+        outcome = await EnrollmentWorkflow(rig.context(spec, timeout=0.5), eid, cid).run()
+        assert outcome.status == "timeout" and "still" in outcome.message
+
+
+async def test_cancelled_change_fails_clearly(tmp_path: Path) -> None:
+    async with sandbox_rig(tmp_path) as rig:
+        spec = tp_spec(dual_stack=False)
+        eid, cid = await rig.create(spec)
+        await rig.client.cancel_change(eid, cid)
+        outcome = await EnrollmentWorkflow(rig.context(spec, timeout=2), eid, cid).run()
+        assert outcome.status == "failed" and "cancelled" in outcome.message
