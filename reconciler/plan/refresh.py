@@ -1,0 +1,164 @@
+"""Refresh: read what CPS holds, spending as few requests as possible (they are the scarce resource).
+
+Per run: one ``list_enrollments`` per contract involved (the list carries full enrollments), one
+``get_change`` per *pending* change of an enrollment the plan cares about, and one
+``get_enrollment`` only for a state entry missing from its contract's list (to tell "deleted" from
+"moved"). Everything runs concurrently; the client's pool and pacer bound it. Refresh never waits
+for CPS to finish anything and never writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from reconciler.cps.mapping import observed_view
+from reconciler.cps.models import Change, Enrollment
+from reconciler.errors import NotFound
+from reconciler.plan.inputs import Desired, Observed, ObservedChange, ObservedEnrollment
+from reconciler.plan.model import Unmanaged, canonical_json
+from reconciler.plan.safety import select_targets
+from reconciler.state.model import State
+
+
+class RefreshClient(Protocol):
+    """The part of :class:`reconciler.cps.client.CpsClient` refresh uses."""
+
+    async def list_enrollments(self, contract_id: str) -> list[Enrollment]: ...
+
+    async def get_enrollment(self, eid: int) -> Enrollment: ...
+
+    async def get_change(self, eid: int, cid: int) -> Change: ...
+
+
+def _wire(enrollment: Enrollment | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(enrollment, BaseModel):
+        return enrollment.to_wire()
+    return dict(enrollment)
+
+
+def fingerprint(wire: dict[str, Any]) -> str:
+    """SHA-256 of an enrollment document as read (any change in CPS changes it)."""
+    return hashlib.sha256(canonical_json(wire).encode("utf-8")).hexdigest()
+
+
+def _enrollment_id(wire: dict[str, Any]) -> int:
+    if wire.get("id") is not None:
+        return int(wire["id"])
+    return int(str(wire["location"]).rstrip("/").rsplit("/", 1)[-1])
+
+
+def _pending_ids(wire: dict[str, Any]) -> list[int]:
+    return [int(str(p["location"]).rstrip("/").rsplit("/", 1)[-1]) for p in wire.get("pendingChanges") or []]
+
+
+def _change_type(wire: dict[str, Any], cid: int) -> str | None:
+    for p in wire.get("pendingChanges") or []:
+        if str(p.get("location", "")).rstrip("/").endswith(f"/{cid}"):
+            kind = p.get("changeType")
+            return str(kind) if kind is not None else None
+    return None
+
+
+def _cn(wire: dict[str, Any]) -> str:
+    return str((wire.get("csr") or {}).get("cn") or "").lower()
+
+
+def _observed_change(wire: dict[str, Any], cid: int, change: Change) -> ObservedChange:
+    info = change.status_info
+    error = info.error.description or info.error.code if info and info.error else None
+    return ObservedChange(change_id=cid, change_type=_change_type(wire, cid),
+                          status=info.status if info else None, state=info.state if info else None,
+                          description=info.description if info else None, error=error,
+                          allowed_input=tuple(a.type for a in change.allowed_input))
+
+
+class _Refresh:
+    def __init__(self, client: RefreshClient, desired: Sequence[Desired], state: State,
+                 targets: Sequence[str]) -> None:
+        self.client = client
+        names, _ = select_targets([*(d.name for d in desired), *state.entries], targets)
+        self.names = set(names)
+        self.desired = [d for d in desired if d.name in self.names]
+        self.state = state
+        self.requests = 0
+
+    async def _list(self, contract: str) -> list[dict[str, Any]]:
+        self.requests += 1
+        return [_wire(e) for e in await self.client.list_enrollments(contract)]
+
+    async def _get(self, eid: int) -> dict[str, Any] | None:
+        self.requests += 1
+        try:
+            return _wire(await self.client.get_enrollment(eid))
+        except NotFound:
+            return None
+
+    async def _observe(self, wire: dict[str, Any], contract: str) -> ObservedEnrollment:
+        eid = _enrollment_id(wire)
+        ids = _pending_ids(wire)
+        self.requests += len(ids)
+        changes = await asyncio.gather(*(self.client.get_change(eid, cid) for cid in ids))
+        return ObservedEnrollment(
+            enrollment_id=eid, contract_id=contract, common_name=_cn(wire),
+            view=observed_view(wire, contract_id=contract), fingerprint=fingerprint(wire),
+            changes=tuple(_observed_change(wire, cid, ch) for cid, ch in zip(ids, changes, strict=True)))
+
+    async def run(self) -> Observed:
+        entries = {n: e for n, e in self.state.entries.items() if n in self.names}
+        contracts = sorted({d.contract_id for d in self.desired} | {e.contract_id for e in entries.values()})
+        lists = await asyncio.gather(*(self._list(c) for c in contracts))
+        listed: dict[int, tuple[str, dict[str, Any]]] = {
+            _enrollment_id(w): (c, w) for c, ws in zip(contracts, lists, strict=True) for w in ws}
+        # Every enrollment any state entry binds, targeted or not, is somebody's: never offered twice.
+        claimed = {e.enrollment_id for e in self.state.entries.values() if e.enrollment_id is not None}
+
+        bound_wires: dict[str, tuple[str, dict[str, Any]]] = {}
+        gone: dict[str, int] = {}
+        missing = {n: e for n, e in entries.items() if e.enrollment_id is not None
+                   and e.enrollment_id not in listed}
+        fetched = await asyncio.gather(*(self._get(e.enrollment_id) for e in missing.values()
+                                         if e.enrollment_id is not None))
+        for (name, entry), wire in zip(missing.items(), fetched, strict=True):
+            if wire is None:
+                gone[name] = entry.enrollment_id  # type: ignore[assignment]
+            else:
+                bound_wires[name] = (entry.contract_id, wire)
+        for name, entry in entries.items():
+            if entry.enrollment_id in listed:
+                bound_wires[name] = listed[entry.enrollment_id]
+
+        candidate_wires: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for d in self.desired:
+            bound_entry = entries.get(d.name)
+            if bound_entry is not None and bound_entry.enrollment_id is not None:
+                continue
+            same = [(c, w) for eid, (c, w) in sorted(listed.items())
+                    if c == d.contract_id and eid not in claimed and _cn(w) == d.common_name.lower()]
+            if same:
+                candidate_wires[d.name] = same
+
+        offered = {_enrollment_id(w) for ws in candidate_wires.values() for _, w in ws}
+        unmanaged = tuple(Unmanaged(enrollment_id=eid, common_name=_cn(w), contract_id=c)
+                          for eid, (c, w) in sorted(listed.items()) if eid not in claimed and eid not in offered)
+
+        bound_names = list(bound_wires)
+        cand_flat = [(n, c, w) for n, ws in candidate_wires.items() for c, w in ws]
+        observed = await asyncio.gather(*(self._observe(w, c) for c, w in bound_wires.values()),
+                                        *(self._observe(w, c) for _, c, w in cand_flat))
+        bound = dict(zip(bound_names, observed[:len(bound_names)], strict=True))
+        candidates: dict[str, tuple[ObservedEnrollment, ...]] = {}
+        for (name, _, _), obs in zip(cand_flat, observed[len(bound_names):], strict=True):
+            candidates[name] = (*candidates.get(name, ()), obs)
+        return Observed(bound=bound, gone=gone, candidates=candidates, unmanaged=unmanaged,
+                        contracts=tuple(contracts), requests=self.requests)
+
+
+async def refresh(client: RefreshClient, desired: Sequence[Desired], state: State, *,
+                  targets: Sequence[str] = ()) -> Observed:
+    """Read CPS for the specs and state entries in scope (``targets`` narrows it) into a snapshot."""
+    return await _Refresh(client, desired, state, targets).run()
