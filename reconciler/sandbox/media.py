@@ -97,8 +97,13 @@ def _deployments_v7(body: dict[str, Any]) -> dict[str, Any]:
 
 def _change_management_info_v5(body: dict[str, Any]) -> dict[str, Any]:
     pending = body.get("pendingState")
-    if isinstance(pending, dict):
-        _drop_fips(pending.get("pendingNetworkConfiguration"))
+    network = pending.get("pendingNetworkConfiguration") if isinstance(pending, dict) else None
+    if isinstance(network, dict):
+        _drop_fips(network)
+        names = network.get("dnsNameSettings")
+        # v6 made dnsNames nullable; v5 wants a list (an empty one when names are cloned).
+        if isinstance(names, dict) and names.get("dnsNames") is None:
+            names["dnsNames"] = []
     return body
 
 

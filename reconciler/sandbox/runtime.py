@@ -34,9 +34,11 @@ class SandboxRuntime:
         self.store = DataStore(config.data_dir) if config.data_dir is not None else None
         saved = self.store.load() if self.store is not None else None
         if saved is not None:
-            self.clock = VirtualClock.from_json(saved["clock"], speed=config.speed)
-            self.ca = CertificateAuthority.from_json(saved["ca"])
+            # The engine's snapshot carries its clock (resumed at the saved virtual time) and CA.
             engine_data: dict[str, Any] | None = saved["engine"]
+            assert engine_data is not None
+            self.clock = VirtualClock.from_json(engine_data["clock"], speed=config.speed)
+            self.ca = CertificateAuthority.from_json(engine_data["ca"])
             self.counters: dict[str, int] = dict(saved.get("counters") or {})
         else:
             self.clock = VirtualClock(speed=config.speed)
@@ -68,8 +70,7 @@ class SandboxRuntime:
             return
         self.counters["writes"] += 1
         self._persisted_at = time.monotonic()
-        self.store.save({"engine": self.engine.snapshot(), "clock": self.clock.to_json(),
-                         "ca": self.ca.to_json(), "counters": dict(self.counters)})
+        self.store.save({"engine": self.engine.snapshot(), "counters": dict(self.counters)})
 
     def persist_if_stale(self, max_age: float = READ_PERSIST_SECONDS) -> None:
         """Persist after reads at most every ``max_age`` real seconds.

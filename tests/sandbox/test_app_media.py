@@ -61,9 +61,10 @@ def test_down_conversion_drops_fips_mode_without_touching_the_original() -> None
     deployments = {"production": {"networkConfiguration": {"fipsMode": False}}, "staging": None}
     assert media.convert(deployments, "deployments.v7") == {"production": {"networkConfiguration": {}},
                                                            "staging": None}
-    info = {"pendingState": {"pendingNetworkConfiguration": {"fipsMode": None, "sniOnly": True}}}
+    info = {"pendingState": {"pendingNetworkConfiguration": {"fipsMode": None, "sniOnly": True,
+                                                             "dnsNameSettings": {"dnsNames": None}}}}
     assert media.convert(info, "change-management-info.v5") == {
-        "pendingState": {"pendingNetworkConfiguration": {"sniOnly": True}}}
+        "pendingState": {"pendingNetworkConfiguration": {"sniOnly": True, "dnsNameSettings": {"dnsNames": []}}}}
     change = {"statusInfo": None, "allowedInput": []}
     assert media.convert(change, "change.v1") == change
 
