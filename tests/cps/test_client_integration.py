@@ -254,10 +254,8 @@ async def test_create_whose_answer_is_lost_is_found_not_repeated(sandbox: Sandbo
     assert len(posts) == 1
 
 
-async def test_shared_sandbox_client_fixture(request: pytest.FixtureRequest) -> None:
-    try:
-        client: CpsClient = request.getfixturevalue("sandbox_client")
-    except pytest.FixtureLookupError:
-        pytest.skip("the sandbox_server fixture (sandbox helper) has not landed yet")
-    assert await client.list_enrollments(CONTRACT) == []
-    assert client.stats.requests == 1
+async def test_shared_sandbox_client_fixture(sandbox_client: CpsClient, sandbox_server: SandboxServer) -> None:
+    assert await sandbox_client.list_enrollments(CONTRACT) == []
+    assert sandbox_client.stats.requests == 1
+    assert [(r["method"], r["path"], r["status"]) for r in sandbox_server.requests()] == [
+        ("GET", "/cps/v2/enrollments", 200)]
