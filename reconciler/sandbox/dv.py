@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,8 @@ from reconciler.sandbox.engine_config import EngineConfig
 from reconciler.sandbox.store import iso, wire
 
 Json = dict[str, Any]
+# name (``_acme-challenge.<domain>.``) -> TXT values published there; an alternative to a resolver.
+TxtLookup = Callable[[str], list[str]]
 
 CHALLENGE_LIFETIME = timedelta(days=7)
 
@@ -153,21 +156,26 @@ def history_entry(domain: Json) -> Json:
     }
 
 
-def check(domain: Json, config: EngineConfig) -> tuple[bool, str | None, str]:
+def check(domain: Json, config: EngineConfig, lookup: TxtLookup | None = None) -> tuple[bool, str | None, str]:
     """Probe one domain per the policy: ``(passed, error, challenge type that passed)``."""
     if config.validation_policy == "dns":
-        return (*_check_dns(domain, config), "dns-01")
+        return (*_check_dns(domain, config, lookup), "dns-01")
     if config.validation_policy == "http":
         if domain["http"] is None:
-            return (*_check_dns(domain, config), "dns-01")
+            return (*_check_dns(domain, config, lookup), "dns-01")
         return (*_check_http(domain, config), "http-01")
     return True, None, "acknowledged"
 
 
-def _check_dns(domain: Json, config: EngineConfig) -> tuple[bool, str | None]:
+def _check_dns(domain: Json, config: EngineConfig, lookup: TxtLookup | None) -> tuple[bool, str | None]:
     import dns.exception
     import dns.resolver
 
+    name = dns_record_name(domain["domain"])
+    if lookup is not None:
+        if domain["dns"]["value"] in lookup(name):
+            return True, None
+        return False, f"The TXT record at {name} does not hold the expected value."
     if not config.dns_resolver:
         return False, "The sandbox has no DNS resolver configured for dns-01 checks."
     host, _, port = config.dns_resolver.rpartition(":")
@@ -175,7 +183,6 @@ def _check_dns(domain: Json, config: EngineConfig) -> tuple[bool, str | None]:
     resolver.nameservers = [host or config.dns_resolver]
     resolver.port = int(port) if host and port else 53
     resolver.lifetime = config.check_timeout
-    name = dns_record_name(domain["domain"])
     try:
         answer = resolver.resolve(name, "TXT")
     except dns.exception.DNSException as exc:

@@ -31,6 +31,7 @@ from typing import Any
 from reconciler.sandbox import views
 from reconciler.sandbox.ca import CertificateAuthority
 from reconciler.sandbox.clock import VirtualClock
+from reconciler.sandbox.dv import TxtLookup
 from reconciler.sandbox.engine_config import Durations, EngineConfig, ValidationPolicy
 from reconciler.sandbox.enrollment_rules import check, classify, is_dv, normalise, refuse_immutable
 from reconciler.sandbox.problems import conflict, invalid_state, not_found, pending_change
@@ -75,6 +76,11 @@ class Engine:
         """Restore an engine, its clock (resuming at the saved virtual time) and its CA."""
         clock = VirtualClock.from_json(data["clock"], speed=speed)
         return cls(config, clock, CertificateAuthority.from_json(data["ca"]), data)
+
+    def set_txt_lookup(self, lookup: TxtLookup | None) -> None:
+        """Answer dns-01 checks (policy ``dns``) from ``lookup(name) -> TXT values`` instead of a
+        resolver, e.g. from the sandbox's own Edge DNS record sets."""
+        self.workflow.txt_lookup = lookup
 
     def snapshot(self) -> dict[str, Any]:
         """Everything, JSON-serialisable: enrollments, changes, counters, clock and CA."""

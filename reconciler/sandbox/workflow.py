@@ -107,6 +107,7 @@ class Workflow:
         self.config = config
         self.ca = ca
         self.store = store
+        self.txt_lookup: dv.TxtLookup | None = None
 
     # -- opening and cancelling ----------------------------------------------------------------
 
@@ -274,7 +275,7 @@ class Workflow:
         for domain in change["domains"]:
             if dv.is_valid(domain):
                 continue
-            passed, error, by = dv.check(domain, self.config)
+            passed, error, by = dv.check(domain, self.config, self.txt_lookup)
             domain["lastCheck"] = iso(at)
             if passed:
                 dv.mark_valid(domain, at, by)

@@ -314,7 +314,7 @@ def test_http_policy_fetches_the_token_for_real() -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}"
@@ -333,3 +333,18 @@ def test_http_policy_fetches_the_token_for_real() -> None:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def test_dns_policy_can_read_txt_values_from_a_lookup_function() -> None:
+    published: dict[str, list[str]] = {}
+    engine = make_engine(validation_policy="dns")
+    engine.set_txt_lookup(lambda name: published.get(name, []))
+    eid, cid = _create(engine, dv_body(sans=[], changeManagement=False))
+    run_until_input(engine, eid, cid)
+    ack(engine, eid, cid, "lets-encrypt-challenges-completed")
+    assert status_of(engine, eid, cid)[:2] == ("coodinate-domain-validation", "awaiting-input")
+    domain = engine.get_input_info(eid, cid, "lets-encrypt-challenges")["dv"][0]
+    record = next(c for c in domain["challenges"] if c["type"] == "dns-01")
+    published[record["fullPath"]] = ["unrelated", record["responseBody"]]
+    ack(engine, eid, cid, "lets-encrypt-challenges-completed")
+    assert run_until_input(engine, eid, cid)[0] == "complete"
