@@ -7,6 +7,7 @@ parameters and shapes. Bodies for create and update are plain dicts built by ``m
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import ssl
 from collections.abc import Mapping
@@ -83,6 +84,19 @@ def _enrollment_body(body: Mapping[str, Any] | Enrollment) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in READ_ONLY_FIELDS}
 
 
+def _is_loopback(host: str) -> bool:
+    if host.startswith("["):  # [v6]:port
+        name = host[1:host.find("]")]
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def _ssl_context(verify: ssl.SSLContext | str | bool) -> ssl.SSLContext | bool:
     # httpx 0.28 deprecates a CA-bundle path for ``verify``; build the context ourselves.
     if isinstance(verify, str):
@@ -108,7 +122,7 @@ class CpsClient:
     requests run at once; each attempt must complete within ``timeout`` seconds. ``rate_limit``
     paces requests with a token bucket: ``"auto"`` turns it on (``CPS_ACCOUNT_LIMIT``) only when
     talking to the real host from the credentials, i.e. when neither ``base_url`` nor
-    ``transport`` is given.
+    ``transport`` is given and the host is not a loopback address (a local sandbox).
     """
 
     def __init__(self, credentials: Credentials, *, base_url: str | None = None,
@@ -118,7 +132,8 @@ class CpsClient:
                  rate_limit: RateLimit | None | Literal["auto"] = "auto") -> None:
         policy = retry or RetryPolicy()
         if rate_limit == "auto":
-            rate_limit = CPS_ACCOUNT_LIMIT if base_url is None and transport is None else None
+            real = base_url is None and transport is None and not _is_loopback(credentials.host)
+            rate_limit = CPS_ACCOUNT_LIMIT if real else None
         self._http = httpx.AsyncClient(
             base_url=base_url or f"https://{credentials.host}",
             auth=EdgeGridAuth(credentials),

@@ -348,3 +348,17 @@ async def test_verify_accepts_a_ca_bundle_path(tmp_path: Any) -> None:
     bundle.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     async with CpsClient(CREDS, base_url="https://127.0.0.1:9", verify=str(bundle)) as cps:
         assert cps is not None
+
+
+@pytest.mark.parametrize(("host", "kwargs", "paced"), [
+    ("akab-x.luna.akamaiapis.net", {}, True),
+    ("akab-x.luna.akamaiapis.net", {"base_url": "https://127.0.0.1:8443"}, False),
+    ("127.0.0.1:8443", {}, False),
+    ("localhost:8443", {}, False),
+    ("[::1]:8443", {}, False),
+    ("akab-x.luna.akamaiapis.net", {"rate_limit": None}, False),
+])
+async def test_pacing_is_on_only_for_real_cps(host: str, kwargs: dict[str, Any], paced: bool) -> None:
+    creds = Credentials(host=host, client_token="t", client_secret="s", access_token="a")
+    async with CpsClient(creds, **kwargs) as cps:
+        assert (cps._session._pacer.limit is not None) is paced
