@@ -118,7 +118,7 @@ class Engine:
         warnings = []
         if removed:
             warnings.append(
-                "SANs removed from the certificate require acknowledgement: "
+                "SANS_REMOVED_REQUIRE_ACKNOWLEDGEMENT: SANs removed from the certificate need acknowledgement: "
                 + ", ".join(removed)
                 + ". These names will no longer be covered once the change deploys."
             )

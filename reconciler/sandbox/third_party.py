@@ -1,7 +1,9 @@
 """Third-party certificates: the CSRs CPS hands out, and the checks on what comes back.
 
 Hard findings (wrong key, names not covered, out of date, unreadable PEM) refuse the upload with
-400 and leave the change waiting for a better one. Softer findings (chain that does not lead to
+400 and leave the change waiting for a better one. Warning lines read ``<key type>: <CODE>: text``
+where a code from Akamai's catalogue fits (the client's warning policy matches codes), and
+``<key type>: text`` where none does. Softer findings (chain that does not lead to
 the leaf, expiry within 30 days, extra names, SHA-1) become post-verification warnings that the
 customer must acknowledge (``wait-review-third-party-cert``).
 """
@@ -107,11 +109,12 @@ def signature_algorithm(cert: x509.Certificate) -> str | None:
 def _chain_findings(alg: str, leaf: x509.Certificate, chain: list[x509.Certificate]) -> list[str]:
     if not chain:
         if leaf.issuer != leaf.subject:
-            return [f"{alg}: The trust chain is empty and the certificate is signed by a non-standard root."]
+            return [f"{alg}: TRUST_CHAIN_EMPTY_AND_CERTIFICATE_SIGNED_BY_NON_STANDARD_ROOT: "
+                "The trust chain is empty and the certificate is signed by a non-standard root."]
         return []
     findings = []
     if any(c.fingerprint(hashes.SHA256()) == leaf.fingerprint(hashes.SHA256()) for c in chain):
-        findings.append(f"{alg}: The end-entity certificate is included in the trust chain.")
+        findings.append(f"{alg}: END_ENTITY_CERT_IN_TRUST_CHAIN: The end-entity certificate is included in the trust chain.")
         chain = [c for c in chain if c.fingerprint(hashes.SHA256()) != leaf.fingerprint(hashes.SHA256())]
     current = leaf
     for link in chain:
@@ -159,7 +162,8 @@ def verify_upload(body: Json, csrs: list[Json], items: list[Json], now: datetime
             findings.append(f"{alg}: The certificate has names the enrollment does not list: {', '.join(unexpected)}.")
         if leaf.not_valid_after_utc - now < EXPIRY_WARNING:
             findings.append(
-                f"{alg}: The certificate expires on {leaf.not_valid_after_utc:%Y-%m-%d}, in less than 30 days."
+                f"{alg}: CERTIFICATE_EXPIRATION_TOO_SHORT: The certificate expires on "
+                f"{leaf.not_valid_after_utc:%Y-%m-%d}, in less than 30 days."
             )
         if signature_algorithm(leaf) == "SHA-1":
             findings.append(f"{alg}: The certificate is signed with SHA-1.")

@@ -308,7 +308,7 @@ class Workflow:
         change["cert_set"] = change["id"]
         if self.config.post_verification_warnings:
             change["post_warnings"] = [
-                f"The CAA records of {names[0]} could not be verified; the certificate was issued anyway."
+                f"DNS_NAME_CAA_NOT_VALIDATED: The CAA records of {names[0]} could not be verified."
             ]
             self._enter(change, "wait-review-cert-warning", "awaiting-input", at)
         else:

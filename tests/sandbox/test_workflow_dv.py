@@ -165,7 +165,8 @@ def test_san_change_revalidates_only_new_names_and_asks_about_removed_ones() -> 
         ["pre-verification-warnings-acknowledgement"],
     )
     warnings = assert_valid("warnings.v1", engine.get_input_info(eid, cid2, "pre-verification-warnings"))
-    assert "SANs removed" in warnings["warnings"] and "old.example.com" in warnings["warnings"]
+    assert warnings["warnings"].startswith("SANS_REMOVED_REQUIRE_ACKNOWLEDGEMENT: ")
+    assert "old.example.com" in warnings["warnings"]
     ack(engine, eid, cid2, "pre-verification-warnings-ack")
     challenges = engine.get_input_info(eid, cid2, "lets-encrypt-challenges")["dv"]
     state = {d["domain"]: d["validationStatus"] for d in challenges}
