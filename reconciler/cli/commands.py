@@ -9,3 +9,7 @@ ALL: list[click.Command] = []
 from reconciler.cli.sandbox_cmd import sandbox  # noqa: E402
 
 ALL.append(sandbox)
+
+from reconciler.cli.plan_cmd import plan  # noqa: E402
+
+ALL.append(plan)

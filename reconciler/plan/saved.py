@@ -98,7 +98,12 @@ def check_fresh(plan: Plan, state: State, observed: Observed | None,
     ``--no-refresh``); ``desired_hashes`` maps spec names to their current spec hash.
     """
     reasons = []
-    if state.lineage != plan.state_lineage:
+    if plan.state_serial == 0:
+        # There was no state file at plan time, so its lineage was a throwaway: only "still none" counts.
+        if state.serial != 0:
+            reasons.append(f"state serial is {state.serial}, the plan was made before any state was written "
+                           "(another apply ran since)")
+    elif state.lineage != plan.state_lineage:
         reasons.append(f"state lineage is {state.lineage}, the plan was made for {plan.state_lineage}")
     elif state.serial != plan.state_serial:
         reasons.append(f"state serial is {state.serial}, the plan was made at serial {plan.state_serial} "

@@ -102,3 +102,9 @@ def test_spec_edits_after_planning_make_the_plan_stale() -> None:
 
 def test_unrefreshed_plan_checks_state_only() -> None:
     assert check_fresh(_plan(UPDATE, refreshed=False), State(lineage="L", serial=3), Observed()) == []
+
+
+def test_plan_made_before_any_state_file_stays_fresh_while_none_is_written() -> None:
+    plan = Plan(state_lineage="random-a", state_serial=0)
+    assert check_fresh(plan, State(lineage="random-b", serial=0), Observed()) == []
+    assert "serial" in check_fresh(plan, State(lineage="random-b", serial=1), Observed())[0]

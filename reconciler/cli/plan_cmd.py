@@ -1,0 +1,78 @@
+"""`reconcile plan`: refresh, diff and print the ordered plan; optionally save it for `apply FILE`."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from reconciler.cli import exit_codes
+from reconciler.cli.context import GlobalOptions
+from reconciler.cli.wiring import open_client
+from reconciler.config import Config, load_config
+from reconciler.plan.pipeline import PlanResult, build_plan
+from reconciler.plan.planner import PlanOptions
+from reconciler.plan.render import FORMATS, render
+from reconciler.plan.safety import Thresholds
+from reconciler.plan.saved import save_plan
+from reconciler.spec.loader import LoadedSpecs, load_specs
+from reconciler.state.model import State
+from reconciler.state.store import StateStore
+
+
+async def _plan(opts: GlobalOptions, config: Config, specs: LoadedSpecs, state: State, options: PlanOptions,
+                refresh: bool) -> PlanResult:
+    if not refresh:
+        return await build_plan(specs, state, None, options)
+    async with open_client(opts, config) as client:
+        return await build_plan(specs, state, client, options)
+
+
+@click.command("plan")
+@click.option("--out", "-out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Save the plan (JSON with a checksum) for `reconcile apply FILE`.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="text for people, markdown for pull requests, json for tools.")
+@click.option("--target", "targets", multiple=True, metavar="NAME",
+              help="Plan only this enrollment (repeatable). For exceptional cases; always warned.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 with no changes, 2 with changes, 1 on error.")
+@click.option("--refresh", type=click.BOOL, is_flag=False, flag_value=True, default=True, show_default=True,
+              metavar="[true|false]", help="Read CPS first (--refresh=false or --no-refresh: plan from state alone).")
+@click.option("--no-refresh", is_flag=True, help="Plan from the state file alone, without reading CPS.")
+@click.option("--allow-delete", is_flag=True, help="Plan deletes of enrollments whose spec was removed.")
+@click.option("--force", is_flag=True, help="Plan even above the mass-change thresholds.")
+@click.option("--cancel-pending", is_flag=True,
+              help="Allow updates and deletes that cancel a change in flight (never done silently).")
+@click.pass_obj
+def plan(opts: GlobalOptions, out: Path | None, fmt: str, targets: tuple[str, ...], detailed_exitcode: bool,
+         refresh: bool, no_refresh: bool, allow_delete: bool, force: bool, cancel_pending: bool) -> None:
+    """Show what apply would do: creates, adoptions, updates, workflow steps to continue, deletes.
+
+    Reads the specs, the state file and (unless --no-refresh) CPS; never changes anything.
+    Exit codes with --detailed-exitcode: 0 no changes, 1 error, 2 changes present (blocked
+    actions count as changes; changes that only wait on CPS do not).
+    """
+    config = load_config(opts.config_path)
+    specs = load_specs(config)
+    for notice in specs.notices:
+        click.echo(f"note: {notice}", err=True)
+    state = StateStore(config.state_path).read()
+    options = PlanOptions(targets=targets, allow_delete=allow_delete, force=force, cancel_pending=cancel_pending,
+                          thresholds=Thresholds.from_config(config.safety),
+                          now=datetime.now(UTC).isoformat(timespec="seconds"))
+    do_refresh = refresh and not no_refresh
+    if not do_refresh:
+        click.secho("Planning WITHOUT refreshing from CPS: changes made outside reconciler and workflow "
+                    "progress are not seen.", err=True, fg="yellow" if opts.color else None, bold=opts.color)
+    result = asyncio.run(_plan(opts, config, specs, state, options, do_refresh))
+    text = render(result.plan, fmt, color=opts.color)  # type: ignore[arg-type]
+    click.echo(text, nl=False)  # click strips the colours when stdout is not a terminal
+    if out is not None:
+        checksum = save_plan(result.plan, out)
+        click.echo(f"Saved the plan to {out} ({checksum}); apply exactly this plan with "
+                   f"`reconcile apply {out}`.", err=True)
+    result.plan.ensure_safe()
+    if detailed_exitcode and result.plan.has_changes:
+        raise click.exceptions.Exit(exit_codes.CHANGES)
