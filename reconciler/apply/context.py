@@ -92,6 +92,8 @@ class WorkflowContext:
     previous_production: frozenset[str] = frozenset()
     """Fingerprints production served before this change (a new certificate must differ)."""
     expect_new_certificate: bool = True
+    single_pass: bool = False
+    """Give what the change asks for now, then stop instead of polling (no waiting asked for)."""
     clock: Callable[[], float] = time.monotonic
 
     def step(self, step: str, detail: str = "") -> None:

@@ -51,6 +51,12 @@ class StateJournal:
             return state.with_entry(name, entry)
         self.store.update(change)
 
+    def unbind(self, name: str) -> None:
+        """Drop a (gone) enrollment id before creating a new one, so a crash resumes as a create."""
+        entry = self.entry(name)
+        if entry is not None and (entry.enrollment_id is not None or entry.change is not None):
+            self._update(name, enrollment_id=None, change=None, certificate_fingerprints={}, challenges=())
+
     def forget(self, name: str) -> None:
         self.store.remove_entry(name)
 
@@ -107,6 +113,11 @@ class StateJournal:
     def uploaded(self, name: str, fingerprints: Mapping[str, str]) -> None:
         """The upload was accepted: remember what went up, clear the intent."""
         self._update(name, certificate_fingerprints=dict(fingerprints), intent=None)
+
+    def finished_spec(self, name: str, spec_hash: str | None) -> None:
+        """CPS accepted the spec (create or update answered): it is what the enrollment should be."""
+        if spec_hash is not None:
+            self._update(name, spec_hash=spec_hash)
 
     def finished(self, name: str, spec_hash: str | None) -> None:
         """The change is done (deployed, or nothing left to wait for): the spec is applied."""

@@ -141,7 +141,7 @@ class EnrollmentWorkflow:
                 if saw_validation and not set(offered) & _VALIDATION_INPUTS:
                     past_validation = True
                 past_validation |= _is_deploying(change)
-                if not ctx.wait_for_deployment and past_validation:
+                if not ctx.wait_for_deployment and (past_validation or ctx.single_pass):
                     return ctx.outcome("submitted", f"CPS is on it ({change.status or state}); not waiting",
                                        self.notes)
             if ctx.time_left <= 0:

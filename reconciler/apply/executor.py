@@ -1,0 +1,301 @@
+"""The executor: runs a plan's actions, enrollments in parallel, each enrollment's steps in order.
+
+Per enrollment it does what the plan's actions say (create, adopt, update, delete) and then
+follows the CPS change to the end with :class:`EnrollmentWorkflow`. Every step is journalled to
+the state file as it happens, and an *intent* is written before each non-idempotent call, so a
+run killed at any point is resumed by running apply again:
+
+- an interrupted create is found by CN and contract before anything is created again;
+- an upload is recorded (fingerprints) before it is sent and never repeated once it landed;
+- a pending change is never cancelled unless the plan says so (``--cancel-pending``);
+- only deletes the plan allowed are carried out.
+
+The executor never decides *what* to change (that is the planner's job); it only decides how to
+get each enrollment there, reading CPS as it goes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+
+from reconciler.apply.context import Outcome, PollPolicy, Report, Stop, WorkflowContext
+from reconciler.apply.journal import StateJournal
+from reconciler.apply.publishers import PublisherFactory
+from reconciler.apply.testhooks import checkpoint
+from reconciler.apply.thirdparty import pem_fingerprint
+from reconciler.apply.workflow import EnrollmentWorkflow
+from reconciler.cps.client import CpsClient
+from reconciler.cps.mapping import spec_to_wire
+from reconciler.errors import Conflict, NotFound, ReconcileError
+from reconciler.plan.model import Action, Plan
+from reconciler.spec.models import DvEnrollmentSpec, ThirdPartyEnrollmentSpec
+
+log = logging.getLogger("reconciler.apply")
+
+AnySpec = DvEnrollmentSpec | ThirdPartyEnrollmentSpec
+_THROTTLED = re.compile(r"throttl|every \d+ (second|minute)|retry in", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """How to run: parallelism, overall timeout, whether to wait for CPS, how to poll."""
+
+    parallelism: int = 10
+    timeout: float = 3600.0
+    no_wait: bool = False
+    poll: PollPolicy = PollPolicy()
+
+
+@dataclass
+class ApplyResult:
+    """Every enrollment's outcome plus the plan's blocked actions; ``exit_code`` per the README."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    blocked: tuple[Action, ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        if any(o.status in ("failed", "timeout") for o in self.outcomes):
+            return 1
+        if any(b.kind != "delete" for b in self.blocked):
+            return 1  # the specs cannot be reached without consent; deletes only get reported
+        if any(o.waiting for o in self.outcomes):
+            return 3
+        return 0
+
+
+def _group(actions: tuple[Action, ...]) -> dict[str, list[Action]]:
+    groups: dict[str, list[Action]] = {}
+    for action in actions:
+        groups.setdefault(action.name, []).append(action)
+    return groups
+
+
+class Executor:
+    """Runs one plan. Build one per apply; ``run`` may be awaited once."""
+
+    def __init__(self, *, client: CpsClient, journal: StateJournal, specs: Mapping[str, AnySpec], root: Path,
+                 state_dir: Path, options: ApplyOptions, publishers: PublisherFactory | None = None,
+                 report: Report | None = None, run_id: str | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.client = client
+        self.journal = journal
+        self.specs = dict(specs)
+        self.root = root
+        self.state_dir = state_dir
+        self.options = options
+        self.run_id = run_id or uuid.uuid4().hex
+        self.publishers = publishers or PublisherFactory(root=root, state_dir=state_dir, run_id=self.run_id)
+        self.report = report
+        self.clock = clock
+        self.deadline = clock() + options.timeout
+
+    def _step(self, name: str, step: str, detail: str = "") -> None:
+        if self.report is not None:
+            self.report(name, step, detail)
+
+    async def run(self, plan: Plan) -> ApplyResult:
+        """Run every action of ``plan`` (its blocked actions are only reported)."""
+        plan.ensure_safe()
+        groups = _group(plan.actions)
+        result = ApplyResult(blocked=plan.blocked)
+        limiter = anyio.CapacityLimiter(max(1, self.options.parallelism))
+
+        async def one(name: str, actions: list[Action]) -> None:
+            async with limiter:
+                outcome = await self._guarded(name, actions)
+            result.outcomes.append(outcome)
+            self._step(name, f"-> {outcome.status}", outcome.message)
+
+        async with anyio.create_task_group() as group:
+            for name, actions in groups.items():
+                group.start_soon(one, name, actions)
+        order = list(groups)
+        result.outcomes.sort(key=lambda o: order.index(o.name))
+        return result
+
+    async def _guarded(self, name: str, actions: list[Action]) -> Outcome:
+        try:
+            return await self._enrollment(name, actions)
+        except Stop as stop:
+            return stop.outcome
+        except ReconcileError as exc:
+            return Outcome(name, "failed", str(exc))
+        except Exception as exc:  # one enrollment's bug must not abandon the others mid-workflow
+            log.exception("%s: unexpected error", name)
+            return Outcome(name, "failed", f"internal error: {type(exc).__name__}: {exc}")
+
+    # -- one enrollment ----------------------------------------------------------------------------
+
+    async def _enrollment(self, name: str, actions: list[Action]) -> Outcome:
+        follow: tuple[int, int | None] | None = None
+        spec = self.specs.get(name)
+        summary = "applied"
+        expect_new = True
+        previous: frozenset[str] = frozenset()
+        single_pass = True
+        for action in actions:
+            if action.kind == "delete":
+                return await self._delete(name, action)
+            if spec is None:
+                return Outcome(name, "failed", f"no spec named {name} for a {action.kind} action")
+            if action.kind == "create":
+                follow, summary, single_pass = await self._create(name, action, spec), "created", False
+            elif action.kind == "adopt":
+                follow = self._adopt(name, action, spec)
+                summary = f"adopted enrollment {follow[0]}"
+            elif action.kind in ("update", "update-network"):
+                previous = await self._production_fingerprints(action.enrollment_id)
+                follow = await self._update(name, action, spec)
+                summary, single_pass = "updated", False
+                expect_new = action.kind == "update" and action.new_certificate
+                if follow[1] is None:
+                    return Outcome(name, "done", "updated (no change workflow needed)")
+            else:  # continue, in-progress: follow the change the plan saw
+                eid = action.enrollment_id if action.enrollment_id is not None else (follow or (None, None))[0]
+                if eid is None:
+                    return Outcome(name, "failed", f"{action.kind} action without an enrollment id")
+                cid = action.pending.change_id if action.pending else self._state_change(name)
+                follow = (eid, cid)
+                single_pass &= action.kind == "in-progress"
+        if follow is None or follow[1] is None:
+            if spec is not None:
+                self.journal.finished(name, actions[-1].spec_hash)
+            return Outcome(name, "done", summary)
+        assert spec is not None
+        return await self._follow(name, spec, follow[0], follow[1], expect_new=expect_new, previous=previous,
+                                  single_pass=single_pass, spec_hash=actions[-1].spec_hash)
+
+    def _state_change(self, name: str) -> int | None:
+        entry = self.journal.entry(name)
+        return entry.change.change_id if entry is not None and entry.change is not None else None
+
+    async def _follow(self, name: str, spec: AnySpec, eid: int, cid: int, *, expect_new: bool,
+                      previous: frozenset[str], single_pass: bool, spec_hash: str | None) -> Outcome:
+        wait = spec.wait_for_deployment and not self.options.no_wait
+        publisher = (lambda: self.publishers.for_spec(spec)) if isinstance(spec, DvEnrollmentSpec) else None
+        ctx = WorkflowContext(
+            name=name, spec=spec, client=self.client, journal=self.journal, root=self.root,
+            state_dir=self.state_dir, run_id=self.run_id, deadline=self.deadline, poll=self.options.poll,
+            wait_for_deployment=wait, publisher=publisher, report=self.report, previous_production=previous,
+            expect_new_certificate=expect_new, single_pass=single_pass and not wait, clock=self.clock)
+        outcome = await EnrollmentWorkflow(ctx, eid, cid).run()
+        if outcome.status == "done":
+            self.journal.finished(name, spec_hash)
+        return outcome
+
+    async def _production_fingerprints(self, eid: int | None) -> frozenset[str]:
+        if eid is None:
+            return frozenset()
+        production = await self.client.get_production_deployment(eid)
+        if production is None:
+            return frozenset()
+        return frozenset(pem_fingerprint(c.certificate) for c in production.certificates if c.certificate)
+
+    # -- actions -----------------------------------------------------------------------------------
+
+    def _bind(self, name: str, spec: AnySpec, enrollment_id: int | None = None) -> None:
+        self.journal.bind(name, contract_id=spec.contract_id or "", common_name=spec.common_name,
+                          prevent_destroy=spec.prevent_destroy, enrollment_id=enrollment_id)
+
+    async def _orphan(self, name: str, spec: AnySpec) -> tuple[int, int | None] | None:
+        """After an interrupted create: the enrollment it may have left, found by CN + contract."""
+        bound = {e.enrollment_id for n, e in self.journal.store.read().entries.items() if n != name}
+        found = [e for e in await self.client.find_enrollments_by_cn(spec.contract_id or "", spec.common_name)
+                 if e.enrollment_id not in bound]
+        if len(found) > 1:
+            ids = ", ".join(str(e.enrollment_id) for e in found)
+            raise ReconcileError(f"{name}: an interrupted create and several enrollments ({ids}) with CN "
+                                 f"{spec.common_name}; adopt one with `reconcile import`")
+        if not found:
+            return None
+        enrollment = found[0]
+        pending = enrollment.pending_change_ids
+        return enrollment.enrollment_id, pending[-1] if pending else None
+
+    async def _create(self, name: str, action: Action, spec: AnySpec) -> tuple[int, int | None]:
+        entry = self.journal.entry(name)
+        if (entry is not None and entry.intent is not None and entry.intent.op == "creating") \
+                or action.reason == "resume-create":
+            orphan = await self._orphan(name, spec)
+            if orphan is not None:
+                self._step(name, "found enrollment of the interrupted create", str(orphan[0]))
+                self.journal.created(name, orphan[0], orphan[1], None)
+                self.journal.finished_spec(name, action.spec_hash)
+                return orphan
+        self._bind(name, spec)
+        self.journal.unbind(name)
+        self.journal.intent(name, "creating", {"spec_hash": action.spec_hash})
+        self._step(name, "create enrollment", f"{spec.common_name} in {spec.contract_id}")
+        checkpoint(name, "create:intent")
+        delay = self.options.poll.initial
+        while True:
+            try:
+                status = await self.client.create_enrollment(
+                    spec.contract_id or "", spec_to_wire(spec), allow_duplicate_cn=spec.allow_duplicate_common_name)
+                break
+            except Conflict as exc:
+                # One create per contract every few minutes: a throttled create was not made, retry.
+                if not _THROTTLED.search(f"{exc.problem.title} {exc.problem.detail}") \
+                        or self.clock() + delay > self.deadline:
+                    raise
+                self._step(name, "create throttled by CPS", "retrying")
+                await self.options.poll.sleep(delay)
+                delay = self.options.poll.next(delay)
+        checkpoint(name, "create:posted")
+        change_id = status.change_ids[-1] if status.change_ids else None
+        self.journal.created(name, status.enrollment_id, change_id, "new-certificate")
+        self.journal.finished_spec(name, action.spec_hash)
+        checkpoint(name, "create:saved")
+        return status.enrollment_id, change_id
+
+    def _adopt(self, name: str, action: Action, spec: AnySpec) -> tuple[int, int | None]:
+        assert action.enrollment_id is not None
+        self._bind(name, spec, action.enrollment_id)
+        entry = self.journal.entry(name)
+        if entry is not None and entry.intent is not None:
+            self.journal.clear_intent(name)
+        self._step(name, "adopt enrollment", str(action.enrollment_id))
+        change = action.facts.change_id if action.facts else None
+        return action.enrollment_id, change
+
+    async def _update(self, name: str, action: Action, spec: AnySpec) -> tuple[int, int | None]:
+        eid = action.enrollment_id
+        assert eid is not None
+        cancel = action.cancels_change is not None
+        self.journal.intent(name, "updating", {"spec_hash": action.spec_hash, "cancels": action.cancels_change})
+        self._step(name, "update enrollment", ", ".join(c.path for c in action.changes)
+                   + (f" (cancelling change {action.cancels_change})" if cancel else ""))
+        try:
+            status = await self.client.update_enrollment(eid, spec_to_wire(spec), allow_cancel_pending_changes=cancel)
+        except Conflict as exc:
+            self.journal.clear_intent(name)
+            raise ReconcileError(f"{name}: CPS refused the update ({exc}); a change may be pending: run "
+                                 "`reconcile plan` again (or pass --cancel-pending)") from None
+        checkpoint(name, "update:posted")
+        change_id = status.change_ids[-1] if status.change_ids else None
+        self.journal.change_opened(name, change_id, action.kind)
+        self.journal.finished_spec(name, action.spec_hash)
+        return eid, change_id
+
+    async def _delete(self, name: str, action: Action) -> Outcome:
+        eid = action.enrollment_id
+        if eid is None or action.reason == "gone-from-cps":
+            self.journal.forget(name)
+            return Outcome(name, "done", "forgotten (nothing to delete in CPS)")
+        self.journal.intent(name, "deleting", {"enrollment_id": eid})
+        self._step(name, "delete enrollment", str(eid))
+        try:
+            await self.client.delete_enrollment(eid, allow_cancel_pending_changes=action.cancels_change is not None)
+        except NotFound:
+            pass  # already gone: the goal is reached
+        self.journal.forget(name)
+        return Outcome(name, "done", f"deleted enrollment {eid}")

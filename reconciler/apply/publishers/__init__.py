@@ -1,0 +1,63 @@
+"""DV challenge publishers (see ``base`` for the contract) and the factory that picks one per spec."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from reconciler.apply.publishers.base import ChallengeRecord, Publisher, PublishResult
+from reconciler.apply.publishers.edgedns import EdgeDnsPublisher
+from reconciler.apply.publishers.hook import HookPublisher
+from reconciler.apply.publishers.ledger import ChallengeLedger
+from reconciler.apply.publishers.manual import ManualPublisher
+from reconciler.apply.publishers.rfc2136 import Rfc2136Publisher, Rfc2136Settings
+from reconciler.errors import ConfigError
+from reconciler.spec.models import DvEnrollmentSpec
+
+__all__ = ["ChallengeRecord", "PublishResult", "Publisher", "PublisherFactory"]
+
+
+class PublisherFactory:
+    """Builds the publisher a DV spec asks for, sharing what one run should share.
+
+    ``edgedns_client`` returns the (EdgeGrid-signed) HTTP client for Edge DNS; it is only called
+    when a spec uses the edgedns publisher.
+    """
+
+    def __init__(self, *, root: Path, state_dir: Path, run_id: str,
+                 edgedns_client: Callable[[], httpx.AsyncClient] | None = None) -> None:
+        self.root = root
+        self.state_dir = state_dir
+        self.run_id = run_id
+        self._edgedns_client = edgedns_client
+        self._edgedns_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def for_spec(self, spec: DvEnrollmentSpec) -> Publisher:
+        validation = spec.validation
+        kind = validation.publisher
+        if kind == "manual":
+            return ManualPublisher(ChallengeLedger(self.state_dir / "challenges", spec.name), self.run_id)
+        if kind == "hook":
+            if validation.hook is None:
+                raise ConfigError(f"{spec.name}: validation.publisher is hook but validation.hook is missing")
+            return HookPublisher(validation.hook.publish, validation.hook.cleanup, cwd=self.root,
+                                 timeout=validation.hook.timeout)
+        if kind == "rfc2136":
+            s = validation.rfc2136
+            if s is None:
+                raise ConfigError(f"{spec.name}: validation.publisher is rfc2136 but validation.rfc2136 is missing")
+            return Rfc2136Publisher(Rfc2136Settings(
+                server=s.server, port=s.port, zone=s.zone, tsig_key_name=s.tsig_key_name,
+                tsig_algorithm=s.tsig_algorithm, tsig_secret_env=s.tsig_secret_env, ttl=s.ttl))
+        if kind == "edgedns":
+            if validation.edgedns is None:
+                raise ConfigError(f"{spec.name}: validation.publisher is edgedns but validation.edgedns is missing")
+            if self._edgedns_client is None:
+                raise ConfigError(f"{spec.name}: no Edge DNS API client available for the edgedns publisher")
+            return EdgeDnsPublisher(self._edgedns_client(), validation.edgedns.zone, validation.edgedns.ttl,
+                                    locks=self._edgedns_locks)
+        raise ConfigError(f"{spec.name}: unknown publisher {kind!r}")

@@ -1,0 +1,184 @@
+"""The executor over the real pipeline (specs on disk -> refresh -> plan -> apply) against the
+in-process sandbox, with poll sleeps that move the sandbox's virtual clock."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cryptography import x509
+
+from reconciler.apply.executor import ApplyOptions, ApplyResult, Executor
+from reconciler.config import load_config
+from reconciler.cps.mapping import spec_to_wire
+from reconciler.plan.pipeline import PlanResult, build_plan
+from reconciler.plan.planner import PlanOptions
+from reconciler.sandbox.engine import EngineConfig
+from reconciler.spec.loader import load_specs
+
+from .sandbox_rig import CONTRACT, ORG, PERSON, SIGNER, Rig, sandbox_rig
+
+pytestmark = pytest.mark.anyio
+
+HOOK = f"{sys.executable} -c \"import os; open('published.txt', 'a').write(os.environ['RECONCILE_DOMAIN'] + '\\n')\""
+
+
+def write_repo(root: Path, specs: list[dict[str, Any]]) -> None:
+    (root / "reconcile.yaml").write_text(yaml.safe_dump({
+        "default_contract": CONTRACT,
+        "defaults": {"admin_contact": PERSON, "tech_contact": PERSON, "organization": ORG},
+    }))
+    (root / "specs").mkdir(exist_ok=True)
+    for old in (root / "specs").glob("*.yaml"):
+        old.unlink()
+    for spec in specs:
+        (root / "specs" / f"{spec['name']}.yaml").write_text(yaml.safe_dump(spec))
+
+
+def dv(name: str = "www", sans: list[str] | None = None, publisher: str = "hook", **extra: Any) -> dict[str, Any]:
+    validation: dict[str, Any] = {"method": "dns-01", "publisher": publisher}
+    if publisher == "hook":
+        validation["hook"] = {"publish": HOOK}
+    return {"name": name, "type": "dv", "common_name": f"{name}.example.com",
+            "sans": sans if sans is not None else [f"{name}.example.com"], "validation": validation, **extra}
+
+
+def tp(name: str = "shop", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "type": "third-party", "common_name": f"{name}.example.com",
+            "sans": [f"{name}.example.com", f"pay.{name}.example.com"], "signer": {"command": SIGNER}, **extra}
+
+
+async def plan_for(rig: Rig, **options: Any) -> PlanResult:
+    config = load_config(rig.root / "reconcile.yaml")
+    return await build_plan(load_specs(config), rig.store.read(), rig.client, PlanOptions(**options))
+
+
+async def apply(rig: Rig, result: PlanResult | None = None, **options: Any) -> ApplyResult:
+    result = result or await plan_for(rig)
+    config = load_config(rig.root / "reconcile.yaml")
+    specs = {s.name: s.spec for s in load_specs(config).specs}
+    executor = Executor(client=rig.client, journal=rig.journal, specs=specs, root=config.root,
+                        state_dir=config.state_path.parent,
+                        options=ApplyOptions(poll=rig.poll(), **options), report=lambda n, s, d: rig.steps.append((n, s, d)))
+    return await executor.run(result.plan)
+
+
+async def enrollments(rig: Rig) -> list[Any]:
+    return await rig.client.list_enrollments(CONTRACT)
+
+
+async def test_dv_and_dual_stack_third_party_deploy_in_one_apply_then_plan_is_empty(tmp_path: Path) -> None:
+    async with sandbox_rig(tmp_path) as rig:
+        write_repo(tmp_path, [dv(), tp()])
+        first = await plan_for(rig)
+        assert sorted((a.name, a.kind) for a in first.plan.actions) == [("shop", "create"), ("www", "create")]
+        result = await apply(rig, first)
+        assert [(o.name, o.status) for o in result.outcomes] == [("shop", "done"), ("www", "done")], result
+        assert result.exit_code == 0
+        assert sorted(e.csr.cn for e in await enrollments(rig)) == ["shop.example.com", "www.example.com"]
+        after = await plan_for(rig)
+        assert not after.plan.has_changes and not after.plan.actions, after.plan.to_data()
+        assert sorted(after.plan.unchanged) == ["shop", "www"]
+        state = rig.store.read()
+        assert all(e.change is None and e.intent is None for e in state.entries.values())
+        assert set(state.entries["shop"].certificate_fingerprints) == {"rsa", "ecdsa"}
+        assert (tmp_path / "published.txt").read_text().split() == ["www.example.com"]
+
+
+async def test_san_change_revalidates_and_redeploys(tmp_path: Path) -> None:
+    async with sandbox_rig(tmp_path) as rig:
+        write_repo(tmp_path, [dv()])
+        assert (await apply(rig)).exit_code == 0
+        write_repo(tmp_path, [dv(sans=["www.example.com", "api.example.com"])])
+        planned = await plan_for(rig)
+        assert [(a.kind, a.new_certificate) for a in planned.plan.actions] == [("update", True)]
+        result = await apply(rig, planned)
+        assert result.exit_code == 0, result
+        published = (tmp_path / "published.txt").read_text().split()
+        assert "api.example.com" in published
+        eid = rig.store.read().entries["www"].enrollment_id
+        assert eid is not None
+        production = await rig.client.get_production_deployment(eid)
+        assert production is not None and production.primary_certificate is not None
+        cert = x509.load_pem_x509_certificate((production.primary_certificate.certificate or "").encode())
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert set(names.get_values_for_type(x509.DNSName)) == {"www.example.com", "api.example.com"}
+        assert not (await plan_for(rig)).plan.has_changes
+
+
+async def test_manual_dv_waits_with_exit_3_then_finishes(tmp_path: Path) -> None:
+    async with sandbox_rig(tmp_path) as rig:
+        write_repo(tmp_path, [dv(publisher="manual")])
+        first = await apply(rig)
+        assert first.exit_code == 3 and first.outcomes[0].status == "waiting"
+        assert (tmp_path / "state" / "challenges" / "www.json").exists()
+        assert (tmp_path / "state" / "challenges" / "www.zone").exists()
+        planned = await plan_for(rig)
+        assert [a.kind for a in planned.plan.actions] == ["in-progress"]
+        second = await apply(rig, planned)
+        assert second.exit_code == 0, second
+        assert not (await plan_for(rig)).plan.has_changes
+
+
+async def test_interrupted_create_is_found_by_cn_not_created_again(tmp_path: Path) -> None:
+    async with sandbox_rig(tmp_path) as rig:
+        write_repo(tmp_path, [tp()])
+        spec = load_specs(load_config(tmp_path / "reconcile.yaml")).specs[0].spec
+        # A run that recorded its intent and whose POST landed, then died before saving the id.
+        rig.journal.bind("shop", contract_id=CONTRACT, common_name=spec.common_name, prevent_destroy=False)
+        rig.journal.intent("shop", "creating")
+        await rig.client.create_enrollment(CONTRACT, spec_to_wire(spec))
+        planned = await plan_for(rig)
+        assert [(a.kind, a.reason) for a in planned.plan.actions][0] == ("adopt", "resume-create")
+        result = await apply(rig, planned)
+        assert result.exit_code == 0, result
+        assert len(await enrollments(rig)) == 1
+        assert not (await plan_for(rig)).plan.has_changes
+
+
+async def test_create_after_intent_without_refresh_looks_up_by_cn(tmp_path: Path) -> None:
+    """Even a plan that did not refresh (so it says create) must not create a duplicate."""
+    async with sandbox_rig(tmp_path) as rig:
+        write_repo(tmp_path, [tp()])
+        config = load_config(tmp_path / "reconcile.yaml")
+        spec = load_specs(config).specs[0].spec
+        rig.journal.bind("shop", contract_id=CONTRACT, common_name=spec.common_name, prevent_destroy=False)
+        rig.journal.intent("shop", "creating")
+        await rig.client.create_enrollment(CONTRACT, spec_to_wire(spec))
+        offline = await build_plan(load_specs(config), rig.store.read(), None, PlanOptions())
+        assert [a.kind for a in offline.plan.actions] == ["create"]
+        result = await apply(rig, offline)
+        assert result.exit_code == 0, result
+        assert len(await enrollments(rig)) == 1
+
+
+async def test_delete_only_when_allowed(tmp_path: Path) -> None:
+    async with sandbox_rig(tmp_path) as rig:
+        write_repo(tmp_path, [tp(dual_stack=False)])
+        assert (await apply(rig)).exit_code == 0
+        write_repo(tmp_path, [])
+        refused = await plan_for(rig)
+        assert [b.kind for b in refused.plan.blocked] == ["delete"] and not refused.plan.actions
+        assert (await apply(rig, refused)).exit_code == 0
+        assert len(await enrollments(rig)) == 1
+        allowed = await plan_for(rig, allow_delete=True)
+        result = await apply(rig, allowed)
+        assert result.exit_code == 0 and result.outcomes[0].message.startswith("deleted")
+        assert "shop" not in rig.store.read().entries
+        rig.app.runtime.advance(7200)
+        assert await enrollments(rig) == []
+
+
+async def test_parallel_enrollments_with_bounded_parallelism_and_create_throttle(tmp_path: Path) -> None:
+    # CPS's default: one create per contract every 5 minutes; throttled creates are retried.
+    async with sandbox_rig(tmp_path, EngineConfig()) as rig:
+        write_repo(tmp_path, [dv(name=f"site{i}") for i in range(4)])
+        result = await apply(rig, parallelism=2)
+        assert result.exit_code == 0, result
+        assert [o.name for o in result.outcomes] == ["site0", "site1", "site2", "site3"]
+        assert len(await enrollments(rig)) == 4
+        assert not (await plan_for(rig)).plan.has_changes
+        assert any(step == "create throttled by CPS" for _, step, _ in rig.steps)
