@@ -78,6 +78,7 @@ class CertificateAuthority:
         self._root_pem: str | None = None
         self._inter_key_pem: str | None = None
         self._inter_pem: str | None = None
+        self._signing_key: ec.EllipticCurvePrivateKey | None = None
 
     # -- the CA itself -------------------------------------------------------------------------
 
@@ -203,7 +204,9 @@ class CertificateAuthority:
                 critical=False,
             )
         )
-        leaf = builder.sign(_ca_key(self._inter_key_pem), hashes.SHA256())
+        if self._signing_key is None:
+            self._signing_key = _ca_key(self._inter_key_pem)
+        leaf = builder.sign(self._signing_key, hashes.SHA256())
         return pem_of(leaf), self.intermediate_pem
 
     def issue_server_certificate(self, hostnames: list[str]) -> tuple[str, str]:

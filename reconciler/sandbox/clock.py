@@ -38,7 +38,14 @@ class VirtualClock:
         return {"now": self.now().isoformat(), "speed": self.speed}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], speed: float | None = None) -> VirtualClock:
-        """Resume from ``to_json`` output; ``speed`` overrides the stored speed when given."""
+    def from_json(cls, data: dict[str, Any], speed: float | None = None, *, catch_up: bool = True) -> VirtualClock:
+        """Resume from ``to_json`` output; ``speed`` overrides the stored speed when given.
+
+        With ``catch_up`` (the default) a clock saved behind real time resumes at real time:
+        CPS keeps working while the sandbox is stopped, and certificates signed meanwhile with
+        real dates must not look "not yet valid" to a sandbox living in the past.
+        """
         start = datetime.fromisoformat(str(data["now"]))
+        if catch_up:
+            start = max(start, datetime.now(UTC))
         return cls(speed=float(data.get("speed", 1.0)) if speed is None else speed, start=start)

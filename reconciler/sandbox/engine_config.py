@@ -47,6 +47,7 @@ class EngineConfig:
     dv_renewal_days: float = 20.0  # DV auto-renewal starts this long before expiry
     certificate_days: int = 90  # lifetime of DV certificates the sandbox issues
     check_timeout: float = 3.0  # seconds for one DNS or HTTP validation probe
+    fresh_dv_keys: bool = False  # one RSA key per DV certificate instead of one per process (slow)
 
     def to_json(self) -> dict[str, Any]:
         """Plain data (for the app's state view)."""

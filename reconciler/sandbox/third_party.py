@@ -43,10 +43,13 @@ def required_names(body: Json) -> list[str]:
     return all_names(body)
 
 
-def make_csr(body: Json, algorithm: str) -> Json:
-    """One CSR (stored form, private key included) with the enrollment's subject and names."""
-    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-    key = rsa.generate_private_key(65537, 2048) if algorithm == "RSA" else ec.generate_private_key(ec.SECP256R1())
+def make_csr(
+    body: Json, algorithm: str, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | None = None
+) -> Json:
+    """One CSR (stored form, private key included) with the enrollment's subject and names;
+    a fresh key unless ``key`` is given."""
+    if key is None:
+        key = rsa.generate_private_key(65537, 2048) if algorithm == "RSA" else ec.generate_private_key(ec.SECP256R1())
     csr_fields = body["csr"]
     attributes = [x509.NameAttribute(oid, str(csr_fields[k])) for k, oid in _SUBJECT if csr_fields.get(k)]
     attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, csr_fields["cn"]))

@@ -13,8 +13,10 @@ from __future__ import annotations
 import copy
 from datetime import datetime, timedelta
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from reconciler.sandbox import dv, third_party
-from reconciler.sandbox.ca import CertificateAuthority, load_key
+from reconciler.sandbox.ca import CertificateAuthority
 from reconciler.sandbox.engine_config import EngineConfig
 from reconciler.sandbox.enrollment_rules import all_names, is_dv
 from reconciler.sandbox.problems import bad_request, invalid_state, not_found
@@ -108,6 +110,17 @@ class Workflow:
         self.ca = ca
         self.store = store
         self.txt_lookup: dv.TxtLookup | None = None
+        self._dv_key: rsa.RSAPrivateKey | None = None
+
+    def _dv_private_key(self) -> rsa.RSAPrivateKey:
+        # DV keys never leave CPS, so clients cannot tell one key per process from one per
+        # certificate; generating RSA 2048 for every issuance would dominate test and
+        # benchmark time. ``fresh_dv_keys`` restores one key per certificate.
+        if self.config.fresh_dv_keys:
+            return rsa.generate_private_key(65537, 2048)
+        if self._dv_key is None:
+            self._dv_key = rsa.generate_private_key(65537, 2048)
+        return self._dv_key
 
     # -- opening and cancelling ----------------------------------------------------------------
 
@@ -286,10 +299,11 @@ class Workflow:
 
     def _issue_dv(self, record: Json, change: Json, at: datetime) -> None:
         body = change["body"]
-        request = third_party.make_csr(body, "RSA")
+        key = self._dv_private_key()
+        request = third_party.make_csr(body, "RSA", key)
         names = all_names(body)
         leaf, chain = self.ca.issue(
-            load_key(request["key"]).public_key(),  # type: ignore[arg-type]
+            key.public_key(),
             names[0],
             names[1:],
             not_after=at + timedelta(days=self.config.certificate_days),

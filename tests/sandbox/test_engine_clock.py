@@ -36,3 +36,10 @@ def test_json_round_trip_resumes_at_the_saved_time() -> None:
     again = VirtualClock.from_json(saved)
     assert again.now() == START + timedelta(hours=1) and again.speed == 0
     assert VirtualClock.from_json(saved, speed=5).speed == 5
+
+
+def test_a_clock_saved_in_the_past_catches_up_with_real_time() -> None:
+    past = datetime.now(UTC) - timedelta(days=3)
+    saved = VirtualClock(speed=0, start=past).to_json()
+    assert VirtualClock.from_json(saved).now() >= datetime.now(UTC) - timedelta(seconds=1)
+    assert VirtualClock.from_json(saved, catch_up=False).now() == past

@@ -349,3 +349,17 @@ def test_dns_policy_can_read_txt_values_from_a_lookup_function() -> None:
     published[record["fullPath"]] = ["unrelated", record["responseBody"]]
     ack(engine, eid, cid, "lets-encrypt-challenges-completed")
     assert run_until_input(engine, eid, cid)[0] == "complete"
+
+
+@pytest.mark.parametrize("fresh", [False, True])
+def test_dv_key_reuse_is_a_switch(fresh: bool) -> None:
+    engine = make_engine(fresh_dv_keys=fresh)
+    keys = []
+    for cn in ("one.example.com", "two.example.com"):
+        eid, cid = _create(engine, dv_body(cn, [], changeManagement=False))
+        run_until_input(engine, eid, cid)
+        ack(engine, eid, cid, "lets-encrypt-challenges-completed")
+        run_until_input(engine, eid, cid)
+        pem = engine.get_deployment(eid, "production")["primaryCertificate"]["certificate"]
+        keys.append(x509.load_pem_x509_certificate(pem.encode()).public_key())
+    assert (keys[0] != keys[1]) is fresh
