@@ -123,6 +123,8 @@ def normalise(body: Json) -> Json:
     if out["validationType"] != "third-party":
         # v12: the flag only means something (and is only echoed) for third-party enrollments.
         out["enableMultiStackedCertificates"] = False
+    elif out["thirdParty"] is None:
+        out["thirdParty"] = {"excludeSans": False}
     return out
 
 

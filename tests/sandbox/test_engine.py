@@ -373,3 +373,13 @@ def test_snapshot_round_trip_continues_the_workflow() -> None:
 def test_refuses_unknown_snapshot_format() -> None:
     with pytest.raises(ValueError, match="format"):
         Engine(EngineConfig(), VirtualClock(), CertificateAuthority(), data={"format": 99})
+
+
+def test_third_party_defaults_exclude_sans_to_false() -> None:
+    engine = make_engine()
+    body = third_party_body()
+    del body["thirdParty"]
+    eid, _ = ids(engine.create_enrollment(CONTRACT, body)[1])
+    enrollment = engine.get_enrollment(eid)
+    assert enrollment["thirdParty"] == {"excludeSans": False}
+    assert engine.update_enrollment(eid, body, allow_cancel_pending_changes=True)[0] == 200  # nothing changed
