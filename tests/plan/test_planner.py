@@ -429,3 +429,36 @@ def test_plan_is_stamped_with_state_identity_and_settings() -> None:
     p = plan([desired()], Observed(), state(), allow_delete=True, now="2025-01-01T00:00:00Z")
     assert (p.state_lineage, p.state_serial, p.created_at) == ("lin-1", 7, "2025-01-01T00:00:00Z")
     assert p.settings.allow_delete and not p.settings.force
+
+
+def test_interrupted_create_without_refresh_warns_and_recreates_carefully() -> None:
+    at = datetime(2025, 1, 1, tzinfo=UTC)
+    pending = entry(eid=None, spec_hash=None,
+                    intent=Intent(op="creating", common_name="www.example.com", contract_id=CONTRACT, at=at))
+    p = plan([desired()], None, state(www=pending))
+    assert kinds(p) == [("www", "create")] and p.actions[0].reason == "resume-create"
+    assert any("interrupted" in w and "by CN" in w for w in p.warnings)
+
+
+@pytest.mark.parametrize(("policy", "expected", "absent"), [
+    (Policy(publisher="manual"), ["show DV challenges for manual publication (a person publishes them)"],
+     ["acknowledge DV challenges"]),
+    (Policy(publisher="hook", change_management=True, acknowledge_change_management=True),
+     ["acknowledge change management"], []),
+    (Policy(publisher="hook", change_management=True),
+     ["wait for change management acknowledgement (a person)"], []),
+    (Policy(publisher="hook", acknowledge_post_verification_warnings=True),
+     ["acknowledge post-verification warnings if any (per spec policy)"], []),
+    (Policy(publisher="hook", wait_for_deployment=False), [], ["wait for deployment"]),
+])
+def test_create_steps_follow_the_spec_policy(policy: Policy, expected: list[str], absent: list[str]) -> None:
+    steps = plan([desired(policy=policy)], Observed(), state()).actions[0].steps
+    assert all(s in steps for s in expected), steps
+    assert not any(s in steps for s in absent), steps
+
+
+def test_plan_helpers_select_by_kind_and_name() -> None:
+    o = observed_enrollment(changes=(change("deploy-staging", "running"),))
+    p = plan([desired(), desired("api", "api.example.com")], Observed(bound={"www": o}), state(www=entry()))
+    assert [a.name for a in p.in_progress] == ["www"] and [a.name for a in p.changes] == ["api"]
+    assert [a.kind for a in p.actions_for("www")] == ["in-progress"]

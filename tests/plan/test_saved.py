@@ -108,3 +108,31 @@ def test_plan_made_before_any_state_file_stays_fresh_while_none_is_written() -> 
     plan = Plan(state_lineage="random-a", state_serial=0)
     assert check_fresh(plan, State(lineage="random-b", serial=0), Observed()) == []
     assert "serial" in check_fresh(plan, State(lineage="random-b", serial=1), Observed())[0]
+
+
+def test_adopt_and_create_facts_are_rechecked() -> None:
+    s = State(lineage="L", serial=3)
+    adopt = Action(name="www", kind="adopt", reason="adopt-existing", summary="", enrollment_id=5,
+                   facts=LiveFacts(enrollment_id=5, enrollment_hash="fp5"))
+    assert check_fresh(_plan(adopt), s, Observed(candidates={"www": (_obs(5, "fp5"),)})) == []
+    assert "changed in CPS" in check_fresh(_plan(adopt), s, Observed(candidates={"www": (_obs(5, "x"),)}))[0]
+    assert "gone" in check_fresh(_plan(adopt), s, Observed())[0]
+    bound_now = check_fresh(_plan(CREATE), s, Observed(bound={"www": _obs(9, "fp9")}))
+    assert bound_now == ["www: enrollment 9 is now bound in state"]
+
+
+def test_waiting_actions_are_not_rechecked() -> None:
+    waiting = Action(name="api", kind="in-progress", reason="waiting-on-cps", summary="", enrollment_id=1,
+                     facts=LiveFacts(enrollment_id=1, enrollment_hash="fp1", change_id=7, change_status="deploy"))
+    assert check_fresh(_plan(waiting), State(lineage="L", serial=3), Observed()) == []
+
+
+def test_plan_file_with_bad_fields_is_refused(tmp_path: Path) -> None:
+    from reconciler.plan.model import data_checksum
+
+    data = {"kind": "cps-reconciler-plan", "format_version": 1, "state_lineage": "L", "state_serial": "x"}
+    data["checksum"] = data_checksum(data)
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(StateError, match="malformed"):
+        load_saved_plan(path)

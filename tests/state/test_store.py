@@ -222,3 +222,17 @@ def test_lock_timeout_expires(store: StateStore) -> None:
         with pytest.raises(StateLocked), store.lock("plan", timeout=0.3):
             pass
         assert time.monotonic() - started >= 0.25
+
+
+def test_non_object_json_is_corrupt(store: StateStore) -> None:
+    store.path.parent.mkdir(parents=True)
+    store.path.write_text("[]")
+    with pytest.raises(StateError, match="not a JSON object"):
+        store.read()
+
+
+def test_unreadable_holder_info_reports_unknown_holder(store: StateStore) -> None:
+    with store.lock("apply"):
+        store.info_path.write_text("{garbage")
+        with pytest.raises(StateLocked, match="unknown holder"), store.lock("apply"):
+            pass
