@@ -10,6 +10,14 @@ from reconciler.cli.sandbox_cmd import sandbox  # noqa: E402
 
 ALL.append(sandbox)
 
+from reconciler.cli.validate_cmd import validate  # noqa: E402
+
+ALL.append(validate)
+
+from reconciler.cli.schema_cmd import schema  # noqa: E402
+
+ALL.append(schema)
+
 from reconciler.cli.plan_cmd import plan  # noqa: E402
 
 ALL.append(plan)

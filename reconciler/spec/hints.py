@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from reconciler.spec.models import SPEC_TYPES
+
 __all__ = ["closest", "describe_validation_error", "model_at"]
 
 
@@ -56,6 +58,10 @@ def model_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseMod
     return current
 
 
+_BOUNDS = {"greater_than": ("greater than", "gt"), "greater_than_equal": ("at least", "ge"),
+           "less_than": ("less than", "lt"), "less_than_equal": ("at most", "le")}
+
+
 def _describe_input(value: Any) -> str:
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
@@ -80,6 +86,10 @@ def _message(error: Any, model: type[BaseModel]) -> str:
         if "secret" in field.lower() or field.lower() in {"password", "token", "key_secret"}:
             return (f"unknown field {field!r}: secrets never go in specs; put the secret in an environment "
                     "variable and name it in the *_env field (e.g. tsig_secret_env: RFC2136_TSIG_SECRET)")
+        if len(loc) == 1:
+            owners = [kind for kind, cls in SPEC_TYPES.items() if cls is not model and field in cls.model_fields]
+            if owners and hasattr(model, "model_fields") and "type" in model.model_fields:
+                return f"unknown field {field!r} (only {' and '.join(owners)} enrollments have it)"
         parent = model_at(model, loc[:-1])
         options = list(parent.model_fields) if parent else []
         return f"unknown field {field!r}{_hint(field, options)}"
@@ -93,9 +103,11 @@ def _message(error: Any, model: type[BaseModel]) -> str:
         hint = _hint(value, options) if isinstance(value, str) else ""
         return f"{_describe_input(value)} is not one of: {listed}{hint}"
     if kind == "string_type":
-        if isinstance(value, bool | int | float):
-            return (f"expected text, got {_describe_input(value)}; quote the value in YAML "
-                    f"(YAML reads unquoted digits and true/false as numbers and booleans)")
+        if isinstance(value, bool):
+            return f"expected text, got {_describe_input(value)}; quote the value in YAML"
+        if isinstance(value, int | float):
+            # Not repeating the number: YAML 1.1 reads 02142 as octal 1122, which only confuses.
+            return "expected text, got a number; quote the value in YAML ('02142'): unquoted digits are read as a number"
         return f"expected text, got {_describe_input(value)}"
     if kind in ("bool_type", "bool_parsing"):
         return f"expected true or false, got {_describe_input(value)}"
@@ -105,6 +117,9 @@ def _message(error: Any, model: type[BaseModel]) -> str:
         return f"expected a mapping of fields, got {_describe_input(value)}"
     if kind == "list_type":
         return f"expected a list, got {_describe_input(value)}"
+    if kind in _BOUNDS:
+        op, key = _BOUNDS[kind]
+        return f"must be {op} {ctx.get(key)}, got {_describe_input(value)}"
     if kind == "string_too_short":
         return "must not be empty"
     if kind == "string_pattern_mismatch":

@@ -104,6 +104,12 @@ class SpecReport:
     specs: list[LoadedSpec]
     issues: list[SpecIssue]
     files: int
+    invalid: frozenset[int] = frozenset()  # indices into specs that some rule rejected
+
+    @property
+    def ok(self) -> list[LoadedSpec]:
+        """Specs that passed every rule."""
+        return [s for i, s in enumerate(self.specs) if i not in self.invalid]
 
     @property
     def errors(self) -> list[SpecIssue]:
@@ -115,7 +121,8 @@ class SpecReport:
 
     @property
     def waiting(self) -> list[LoadedSpec]:
-        return [s for s in self.specs if s.waiting]
+        """Valid specs whose certificate files are not ready yet."""
+        return [s for s in self.ok if s.waiting]
 
 
 def _issue(mark: Mark | None, fallback: str, path: Path_, message: str, severity: str = "error") -> SpecIssue:
@@ -261,19 +268,24 @@ def check_specs(config: Config, paths: list[Path] | None = None) -> SpecReport:
                 line = raw.mark.line
                 built.append(LoadedSpec(spec, display, line, spec_hash(spec), path, source=merged))
     results: list[LoadedSpec] = []
-    for loaded in built:
+    invalid: set[int] = set()
+    for index, loaded in enumerate(built):
         findings = check_spec(loaded.spec, config.root)
         issues.extend(_located(f, loaded) for f in findings)
+        if any(f.severity == "error" for f in findings):
+            invalid.add(index)
         waiting = tuple(dict.fromkeys(
             str(f.path[1]) for f in findings if f.severity == "info" and f.message.startswith(NOTICE_WAITING)))
         results.append(LoadedSpec(loaded.spec, loaded.file, loaded.line, loaded.spec_hash, loaded.path,
                                   waiting, loaded.source))
     entries = [RepoEntry(s.spec, f"{s.file}:{s.line}") for s in results]
-    issues.extend(_located(finding, results[i]) for i, finding in check_repo(entries))
+    for i, finding in check_repo(entries):
+        issues.append(_located(finding, results[i]))
+        invalid.add(i)
     unique = list(dict.fromkeys(issues))
     file_rank = {config.relative(p): n for n, p in enumerate(files)}
     unique.sort(key=lambda i: (file_rank.get(i.file, -1), i.line or 0))
-    return SpecReport(results, unique, len(files))
+    return SpecReport(results, unique, len(files), frozenset(invalid))
 
 
 def load_specs(config: Config, paths: list[Path] | None = None) -> LoadedSpecs:

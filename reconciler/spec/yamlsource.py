@@ -175,6 +175,9 @@ def load_documents(text: str, display_name: str, line_map: LineMapper | None = N
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or "invalid YAML"
+        if exc.context and exc.context_mark and mark and exc.context_mark.line != mark.line:
+            started = loader.source_line(exc.context_mark.line)[0]
+            what += f" ({exc.context} that starts on line {started})"
         if isinstance(exc, ConstructorError) and "constructor for the tag" in what:
             what = "unknown tag; only plain YAML values are allowed"
         if mark is None:

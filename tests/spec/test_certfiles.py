@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.spec.certfiles import check_certificate_files, resolve_inside
+from reconciler.spec.models import ThirdPartyEnrollmentSpec
+
+NAMES = ["shop.example.com", "www.shop.example.com"]
+
+
+def _spec(make_spec: Any, **certs: Any) -> ThirdPartyEnrollmentSpec:
+    files = {k: {"certificate": f"certs/{k}.pem", "trust_chain": f"certs/{k}-chain.pem"} for k in certs}
+    return ThirdPartyEnrollmentSpec.model_validate(make_spec(
+        type="third-party", name="shop", common_name=NAMES[0], sans=NAMES[1:], dual_stack="ecdsa" in certs,
+        certificates=files))
+
+
+def _write(root: Path, key: str, leaf: bytes | None, chain: bytes | None) -> None:
+    (root / "certs").mkdir(exist_ok=True)
+    if leaf is not None:
+        (root / "certs" / f"{key}.pem").write_bytes(leaf)
+    if chain is not None:
+        (root / "certs" / f"{key}-chain.pem").write_bytes(chain)
+
+
+def _messages(spec: ThirdPartyEnrollmentSpec, root: Path) -> list[tuple[str, str, str]]:
+    return [(".".join(map(str, f.path)), f.severity, f.message) for f in check_certificate_files(spec, root)]
+
+
+def test_matching_rsa_and_ecdsa_pairs_pass(tmp_path: Path, pki: Any, make_spec: Any) -> None:
+    for key in ("rsa", "ecdsa"):
+        _write(tmp_path, key, pki.pem(pki.leaf(NAMES, key)), pki.pem(pki.intermediate, pki.root))
+    assert _messages(_spec(make_spec, rsa=1, ecdsa=1), tmp_path) == []
+
+
+def test_missing_files_mean_waiting_not_error(tmp_path: Path, make_spec: Any, pki: Any) -> None:
+    found = _messages(_spec(make_spec, rsa=1), tmp_path)
+    assert found == [("certificates.rsa.certificate", "info",
+                      "waiting for certificate: certs/rsa.pem does not exist yet (it appears once the CSR is signed)")]
+    _write(tmp_path, "rsa", pki.pem(pki.leaf(NAMES)), None)
+    assert _messages(_spec(make_spec, rsa=1), tmp_path)[0][:2] == ("certificates.rsa.trust_chain", "info")
+
+
+def test_chain_that_did_not_sign_the_leaf(tmp_path: Path, pki: Any, make_spec: Any) -> None:
+    _write(tmp_path, "rsa", pki.pem(pki.leaf(NAMES)), pki.pem(pki.root))
+    [(path, severity, message)] = _messages(_spec(make_spec, rsa=1), tmp_path)
+    assert (path, severity) == ("certificates.rsa.trust_chain", "error")
+    assert "does not match: the certificate: issuer 'CN=Test Intermediate' is not 'CN=Test Root'" in message
+
+
+def test_forged_issuer_name_fails_the_signature_check(tmp_path: Path, pki: Any, make_spec: Any) -> None:
+    # Names match, but the leaf was signed by the root's key, not the intermediate's.
+    forged = pki.leaf(NAMES, signer=pki.root_key)
+    _write(tmp_path, "rsa", pki.pem(forged), pki.pem(pki.intermediate))
+    [(_, _, message)] = _messages(_spec(make_spec, rsa=1), tmp_path)
+    assert "signature does not verify" in message
+
+
+def test_broken_chain_order(tmp_path: Path, pki: Any, make_spec: Any) -> None:
+    _write(tmp_path, "rsa", pki.pem(pki.leaf(NAMES)), pki.pem(pki.intermediate, pki.leaf(["x.example.com"])))
+    [(_, _, message)] = _messages(_spec(make_spec, rsa=1), tmp_path)
+    assert "chain certificate 'CN=Test Intermediate'" in message
+
+
+@pytest.mark.parametrize("content,fragment", [
+    (b"junk", "no PEM certificate"),
+    (b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n", "certs/rsa.pem: "),
+])
+def test_unparseable_certificate(tmp_path: Path, make_spec: Any, content: bytes, fragment: str, pki: Any) -> None:
+    _write(tmp_path, "rsa", content, pki.pem(pki.intermediate))
+    [(path, severity, message)] = _messages(_spec(make_spec, rsa=1), tmp_path)
+    assert (path, severity) == ("certificates.rsa.certificate", "error") and fragment in message
+
+
+def test_full_chain_in_certificate_file_and_wrong_key_type(tmp_path: Path, pki: Any, make_spec: Any) -> None:
+    _write(tmp_path, "rsa", pki.pem(pki.leaf(NAMES), pki.intermediate), pki.pem(pki.intermediate))
+    assert "holds 2 certificates" in _messages(_spec(make_spec, rsa=1), tmp_path)[0][2]
+    _write(tmp_path, "rsa", pki.pem(pki.leaf(NAMES, "ecdsa")), pki.pem(pki.intermediate))
+    assert "does not hold an RSA key" in _messages(_spec(make_spec, rsa=1), tmp_path)[0][2]
+
+
+def test_expired_warns_and_stale_names_wait(tmp_path: Path, pki: Any, make_spec: Any) -> None:
+    _write(tmp_path, "rsa", pki.pem(pki.leaf(NAMES, days=-1)), pki.pem(pki.intermediate))
+    assert _messages(_spec(make_spec, rsa=1), tmp_path)[0][1:] == (
+        "warning", f"certs/rsa.pem expired on {pki.leaf(NAMES, days=-1).not_valid_after_utc:%Y-%m-%d}")
+    _write(tmp_path, "rsa", pki.pem(pki.leaf(NAMES[:1])), pki.pem(pki.intermediate))
+    [(_, severity, message)] = _messages(_spec(make_spec, rsa=1), tmp_path)
+    assert severity == "info" and message.startswith("waiting for certificate: certs/rsa.pem does not cover "
+                                                     "www.shop.example.com")
+
+
+def test_resolve_inside(tmp_path: Path) -> None:
+    assert resolve_inside(tmp_path, "certs/a.pem") == tmp_path.resolve() / "certs" / "a.pem"
+    (tmp_path / "inside").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "inside")
+    assert resolve_inside(tmp_path, "link/a.pem") == tmp_path.resolve() / "inside" / "a.pem"
+    (tmp_path / "out").symlink_to(tmp_path.parent)
+    for bad, why in [("/etc/x.pem", "not absolute"), ("certs/../../x.pem", "'..'"), ("out/x.pem", "symlink"),
+                     ("..\\x.pem", "'..'")]:
+        with pytest.raises(ValueError, match=why):
+            resolve_inside(tmp_path, bad)
