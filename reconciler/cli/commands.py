@@ -21,3 +21,11 @@ ALL.append(schema)
 from reconciler.cli.plan_cmd import plan  # noqa: E402
 
 ALL.append(plan)
+
+from reconciler.cli.apply_cmd import apply  # noqa: E402
+
+ALL.append(apply)
+
+from reconciler.cli.sandbox_sign_cmd import sandbox_sign  # noqa: E402
+
+ALL.append(sandbox_sign)

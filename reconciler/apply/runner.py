@@ -1,0 +1,78 @@
+"""One ``reconcile apply``: get the plan (re-plan, or a saved plan checked for freshness), let the
+caller show and confirm it, then execute it. The CLI supplies the I/O callbacks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from reconciler.apply.context import Report
+from reconciler.apply.executor import ApplyOptions, ApplyResult, Executor
+from reconciler.apply.journal import StateJournal
+from reconciler.apply.publishers import PublisherFactory
+from reconciler.config import Config
+from reconciler.cps.client import CpsClient
+from reconciler.errors import StalePlan, StateError
+from reconciler.plan.desired import desired_from_loaded
+from reconciler.plan.model import Plan
+from reconciler.plan.pipeline import build_plan
+from reconciler.plan.planner import PlanOptions
+from reconciler.plan.refresh import refresh
+from reconciler.plan.saved import check_fresh, load_saved_plan
+from reconciler.spec.loader import LoadedSpecs
+from reconciler.state.store import StateStore
+
+
+@dataclass(frozen=True)
+class ApplyRun:
+    """How the apply ended: ``applied`` (see ``result``), ``nothing`` to do, or ``cancelled``."""
+
+    status: Literal["applied", "nothing", "cancelled"]
+    plan: Plan
+    result: ApplyResult | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.status == "cancelled":
+            return 1
+        return self.result.exit_code if self.result is not None else 0
+
+
+async def saved_plan(path: Path, specs: LoadedSpecs, store: StateStore, client: CpsClient) -> Plan:
+    """A plan file, refused (StalePlan) when state, specs or the CPS facts it rested on moved."""
+    plan = load_saved_plan(path)
+    state = store.read()
+    desired = desired_from_loaded(specs)
+    observed = await refresh(client, desired, state, targets=plan.targets) if plan.refreshed else None
+    reasons = check_fresh(plan, state, observed, {d.name: d.spec_hash for d in desired})
+    if reasons:
+        raise StalePlan(reasons)
+    return plan
+
+
+async def run_apply(*, config: Config, specs: LoadedSpecs, store: StateStore, client: CpsClient,
+                    plan_file: Path | None, plan_options: PlanOptions, apply_options: ApplyOptions,
+                    show: Callable[[Plan], None], confirm: Callable[[Plan], bool],
+                    report: Report | None = None, publishers: PublisherFactory | None = None,
+                    run_id: str | None = None) -> ApplyRun:
+    """Plan (or load), show, confirm (only a fresh plan with changes asks), execute."""
+    if plan_file is not None:
+        if plan_options.targets:
+            raise StateError("--target cannot narrow a saved plan; plan again with --target")
+        plan = await saved_plan(plan_file, specs, store, client)
+        show(plan)
+        plan.ensure_safe()
+    else:
+        plan = (await build_plan(specs, store.read(), client, plan_options)).plan
+        show(plan)
+        plan.ensure_safe()
+        if plan.has_changes and plan.changes and not confirm(plan):
+            return ApplyRun("cancelled", plan)
+    if not plan.actions:
+        return ApplyRun("nothing", plan, ApplyResult(blocked=plan.blocked))
+    executor = Executor(client=client, journal=StateJournal(store), specs={s.name: s.spec for s in specs.specs},
+                        root=config.root, state_dir=config.state_path.parent, options=apply_options,
+                        publishers=publishers, report=report, run_id=run_id)
+    return ApplyRun("applied", plan, await executor.run(plan))
