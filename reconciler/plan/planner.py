@@ -222,7 +222,7 @@ class _Planner:
             return
         cancels = None
         if change is not None:
-            if not self.options.cancel_pending or change.state == "error":
+            if not self.options.cancel_pending:
                 self._block(action, f"updating cancels pending change {change.change_id} "
                             f"({change.change_type or 'change'}, {change.status or change.state})",
                             "wait for the change to finish, or pass --cancel-pending to cancel it")

@@ -462,3 +462,12 @@ def test_plan_helpers_select_by_kind_and_name() -> None:
     p = plan([desired(), desired("api", "api.example.com")], Observed(bound={"www": o}), state(www=entry()))
     assert [a.name for a in p.in_progress] == ["www"] and [a.name for a in p.changes] == ["api"]
     assert [a.kind for a in p.actions_for("www")] == ["in-progress"]
+
+
+def test_cancel_pending_also_clears_a_failed_change_for_an_update() -> None:
+    failed = ObservedChange(change_id=3, status="error", state="error", error="CA refused")
+    d = desired(sans=("api.example.com",), spec_hash="h2")
+    o = Observed(bound={"www": observed_enrollment(changes=(failed,))})
+    assert plan([d], o, state(www=entry())).blocked[0].kind == "update"
+    (a,) = plan([d], o, state(www=entry()), cancel_pending=True).actions
+    assert a.kind == "update" and a.cancels_change == 3

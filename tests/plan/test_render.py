@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.plan.model import Action, FieldChange, Plan
+from reconciler.plan.model import Action, FieldChange, Plan, Unmanaged
 from reconciler.plan.render import MARKDOWN_MARKER, render
 
 from .samples import sample_plan
@@ -79,3 +79,9 @@ def test_json_is_versioned_stable_and_round_trips() -> None:
     assert render(plan, "json") == text
     assert Plan.from_data(data) == plan
     assert Plan.from_data(data).checksum() == plan.checksum()
+
+
+def test_text_lists_at_most_twenty_unmanaged_enrollments() -> None:
+    many = tuple(Unmanaged(enrollment_id=i, common_name=f"e{i}.example.com", contract_id="c") for i in range(25))
+    text = render(Plan(state_lineage="l", state_serial=1, unmanaged=many), "text")
+    assert "e19.example.com" in text and "e20.example.com" not in text and "and 5 more" in text
