@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -49,7 +50,21 @@ def sandbox(host: str, port: int, data_dir: Path, speed: float, latency_ms: floa
     sys.stdout.flush()  # the port is news to whoever started us, even when stdout is a pipe
     quiet_uvicorn()
     server = make_server(app, setup, log_level="warning")
+    # uvicorn stops gracefully on SIGINT/SIGTERM (saving the data), then re-raises the signal;
+    # after that a stop is a normal exit, not an error.
+    signal.signal(signal.SIGTERM, _exit_quietly)
     try:
         server.run(sockets=[setup.socket])
+    except (KeyboardInterrupt, _Stopped):
+        pass
     finally:
         setup.socket.close()
+    click.echo("CPS sandbox stopped; data kept in " + str(data_dir), err=True)
+
+
+class _Stopped(Exception):
+    """SIGTERM, re-raised by uvicorn after its graceful shutdown."""
+
+
+def _exit_quietly(signum: int, frame: object) -> None:
+    raise _Stopped()

@@ -68,6 +68,8 @@ def prepare(data_dir: Path, host: str = "127.0.0.1", port: int = 0) -> ServerSet
     except OSError:
         sock.close()
         raise
+    # Listen now: connections made right after the banner wait in the backlog until uvicorn runs.
+    sock.listen(128)
     sock.set_inheritable(True)
     bound_port = int(sock.getsockname()[1])
     tls = ensure_tls(data_dir, host)
@@ -76,8 +78,13 @@ def prepare(data_dir: Path, host: str = "127.0.0.1", port: int = 0) -> ServerSet
     return ServerSetup(data_dir, host, bound_port, sock, tls, edgerc, credentials)
 
 
-def make_server(app: SandboxApp, setup: ServerSetup, log_level: str = "warning") -> uvicorn.Server:
-    """A uvicorn server for ``app`` over HTTPS with the setup's certificate (h11, no proxy headers)."""
+def make_server(app: SandboxApp, setup: ServerSetup, log_level: str = "warning",
+                graceful_seconds: int = 5) -> uvicorn.Server:
+    """A uvicorn server for ``app`` over HTTPS with the setup's certificate (h11, no proxy headers).
+
+    On shutdown, idle keep-alive TLS connections wait for the client's close_notify; after
+    ``graceful_seconds`` they are dropped (the data is persisted either way).
+    """
     config = uvicorn.Config(
         app,
         ssl_certfile=str(setup.tls.certificate),
@@ -88,9 +95,25 @@ def make_server(app: SandboxApp, setup: ServerSetup, log_level: str = "warning")
         server_header=False,
         access_log=False,
         log_level=log_level,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=graceful_seconds,
     )
-    return uvicorn.Server(config)
+    return _Server(config)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, but idle keep-alive connections are cut at shutdown.
+
+    A graceful TLS close waits for the client's close_notify, which a client that already hung
+    up (or sits idle in a pool) never sends, so shutdown would hang for the grace period.
+    """
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for connection in list(self.server_state.connections):
+            cycle = getattr(connection, "cycle", None)
+            transport = getattr(connection, "transport", None)
+            if transport is not None and (cycle is None or cycle.response_complete):
+                transport.abort()
+        await super().shutdown(sockets)
 
 
 def instructions(setup: ServerSetup) -> str:

@@ -69,7 +69,7 @@ class SandboxServer:
         self.setup = setup
         self.app = create_app(SandboxConfig(credentials=setup.credentials, data_dir=self.data_dir,
                                             **self._options))
-        self.server = make_server(self.app, setup)
+        self.server = make_server(self.app, setup, graceful_seconds=1)
         self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [setup.socket]},
                                         name=f"cps-sandbox-{setup.port}", daemon=True)
         self._thread.start()

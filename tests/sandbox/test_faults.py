@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import time
+from typing import Any
+
+import httpx
 import pytest
 
+from reconciler.sandbox.app import SandboxApp, create_app
+from reconciler.sandbox.config import SandboxConfig
+from reconciler.sandbox.engine import EngineConfig
 from reconciler.sandbox.faults import FaultPlan, FaultRule, LatencyRule
+from reconciler.sandbox.media import media_type as V
+from tests.sandbox.helpers import dv_body, schema_errors, signed_client
 
 
 def test_rule_matches_method_and_path_glob() -> None:
@@ -79,3 +89,108 @@ def test_admin_body_adds_rules_and_new_latency_wins() -> None:
 def test_bad_admin_bodies_are_refused(body: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         FaultPlan().add(body)
+
+
+# -- the same rules applied by the app, in process ----------------------------------------------
+
+LIST = "/cps/v2/enrollments"
+ACCEPT = {"Accept": V("enrollments.v12")}
+CREATE = {"Accept": V("enrollment-status.v1"), "Content-Type": V("enrollment.v12")}
+
+
+@pytest.fixture
+def app() -> SandboxApp:
+    return create_app(SandboxConfig(engine=EngineConfig(create_throttle_seconds=0)))
+
+
+async def set_faults(app: SandboxApp, body: dict[str, Any]) -> dict[str, Any]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://x") as admin:
+        response = await admin.post("/_sandbox/faults", json=body)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+
+@pytest.mark.anyio
+async def test_status_fault_answers_a_problem_then_lets_requests_through(app: SandboxApp) -> None:
+    await set_faults(app, {"rules": [{"path": LIST, "method": "GET", "status": 503, "count": 1}]})
+    async with signed_client(app) as client:
+        first = await client.get(LIST, params={"contractId": "1-A"}, headers=ACCEPT)
+        second = await client.get(LIST, params={"contractId": "1-A"}, headers=ACCEPT)
+    assert first.status_code == 503 and first.headers["content-type"] == "application/problem+json"
+    assert schema_errors("problem", first.json()) == []
+    assert second.status_code == 200
+    assert [r["fault"] for r in app.runtime.requests] == ["status", None]
+
+
+@pytest.mark.anyio
+async def test_rate_limit_fault_has_the_akamai_body_and_retry_after(app: SandboxApp) -> None:
+    await set_faults(app, {"rules": [{"status": 429, "retry_after": 21}, ]})
+    async with signed_client(app) as client:
+        limited = await client.get(LIST, params={"contractId": "1-A"}, headers=ACCEPT)
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "21"
+    assert limited.json() == {"type": "429 Too Many Requests", "title": "Too Many Requests",
+                              "detail": "You have exhausted your API Request Quota. Retry after: 21 seconds."}
+
+
+@pytest.mark.anyio
+async def test_rate_limit_without_retry_after_sends_no_header(app: SandboxApp) -> None:
+    await set_faults(app, {"rules": [{"status": 429}]})
+    async with signed_client(app) as client:
+        limited = await client.get(LIST, params={"contractId": "1-A"}, headers=ACCEPT)
+    assert limited.status_code == 429 and "retry-after" not in limited.headers
+
+
+@pytest.mark.anyio
+async def test_dropped_connection_is_a_transport_error_in_process(app: SandboxApp) -> None:
+    await set_faults(app, {"rules": [{"action": "drop", "method": "POST"}]})
+    async with signed_client(app) as client:
+        with pytest.raises(httpx.TransportError):
+            await client.post(LIST, params={"contractId": "1-A"}, headers=CREATE, content=json.dumps(dv_body()))
+    assert app.runtime.engine.list_enrollments("1-A") == []  # dropped before CPS saw it
+
+
+@pytest.mark.anyio
+async def test_after_phase_faults_lose_the_answer_but_not_the_change(app: SandboxApp) -> None:
+    await set_faults(app, {"rules": [{"action": "drop", "method": "POST", "phase": "after", "count": 1},
+                                     {"status": 500, "method": "POST", "phase": "after", "count": 1}]})
+    async with signed_client(app) as client:
+        with pytest.raises(httpx.TransportError):
+            await client.post(LIST, params={"contractId": "1-A"}, headers=CREATE, content=json.dumps(dv_body()))
+        failed = await client.post(LIST, params={"contractId": "1-B"}, headers=CREATE, content=json.dumps(dv_body()))
+    assert failed.status_code == 500
+    assert len(app.runtime.engine.list_enrollments("1-A")) == 1
+    assert len(app.runtime.engine.list_enrollments("1-B")) == 1
+
+
+@pytest.mark.anyio
+async def test_truncated_body_is_a_complete_message_with_broken_json(app: SandboxApp) -> None:
+    await set_faults(app, {"rules": [{"action": "truncate", "keep": 12}]})
+    async with signed_client(app) as client:
+        response = await client.get(LIST, params={"contractId": "1-A"}, headers=ACCEPT)
+    assert response.status_code == 200 and response.content == b'{"enrollment'
+    assert response.headers["content-length"] == "12"
+    with pytest.raises(json.JSONDecodeError):
+        response.json()
+
+
+@pytest.mark.anyio
+async def test_latency_delays_cps_routes_but_not_admin_routes(app: SandboxApp) -> None:
+    await set_faults(app, {"latency": {"ms": 150}, "rules": [{"status": 500, "path": "/_sandbox/*"}]})
+    async with signed_client(app) as client:
+        started = time.monotonic()
+        assert (await client.get(LIST, params={"contractId": "1-A"}, headers=ACCEPT)).status_code == 200
+        assert time.monotonic() - started >= 0.15
+    started = time.monotonic()
+    live = await set_faults(app, {})
+    assert time.monotonic() - started < 0.15
+    assert live["latency"][0]["ms"] == 150
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://x") as admin:
+        assert (await admin.delete("/_sandbox/faults")).status_code == 204
+        assert (await admin.get("/_sandbox/faults")).json()["latency"] == []
+
+
+def test_faults_and_latency_from_the_config() -> None:
+    app = create_app(SandboxConfig(faults=[FaultRule(status=502, count=1)], latency=[LatencyRule(ms=5)], seed=4))
+    assert app.runtime.faults.to_json()["rules"][0]["status"] == 502
+    assert app.runtime.faults.delay_seconds("GET", "/x") == pytest.approx(0.005)
