@@ -63,6 +63,12 @@ class RecordStore:
     def all(self) -> list[dict[str, Any]]:
         return [dict(v) for v in self._sets.values()]
 
+    def txt_values(self, name: str) -> list[str]:
+        """TXT values published at ``name`` in any zone (what a resolver would answer)."""
+        suffix = f"|{name.rstrip('.').lower()}|TXT"
+        return [_unquote(r) for key, record in self._sets.items() if key.endswith(suffix)
+                for r in record.get("rdata", [])]
+
     def _save(self) -> None:
         if self.path is None:
             return
@@ -71,6 +77,25 @@ class RecordStore:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump({"recordsets": self._sets}, handle, indent=1, sort_keys=True)
         os.replace(tmp, self.path)
+
+
+def _unquote(rdata: str) -> str:
+    """The value of a TXT rdata in master file format: quoted segments joined, escapes undone."""
+    text = rdata.strip()
+    if not text.startswith('"'):
+        return text
+    out, inside, escaped = [], False, False
+    for char in text:
+        if escaped:
+            out.append(char)
+            escaped = False
+        elif char == "\\" and inside:
+            escaped = True
+        elif char == '"':
+            inside = not inside
+        elif inside:
+            out.append(char)
+    return "".join(out)
 
 
 def _problem(request: Request, status: int, title: str, detail: str) -> JSONResponse:
@@ -138,6 +163,14 @@ def edgedns_routes(store: RecordStore, authorize: Authorize | None = None) -> li
 
 
 def routes_for_runtime(runtime: Any) -> list[Route]:
-    """The routes for a sandbox runtime; record sets persist next to its data (``edgedns.json``)."""
+    """The routes for a sandbox runtime; record sets persist next to its data (``edgedns.json``).
+
+    Unless a real resolver is configured, the engine's dns-01 checks (validation policy ``dns``)
+    read these record sets: publishing through Edge DNS then really validates a domain.
+    """
     data_dir = getattr(runtime.config, "data_dir", None)
-    return edgedns_routes(RecordStore(Path(data_dir) / "edgedns.json" if data_dir is not None else None))
+    store = RecordStore(Path(data_dir) / "edgedns.json" if data_dir is not None else None)
+    engine = getattr(runtime, "engine", None)
+    if engine is not None and hasattr(engine, "set_txt_lookup") and not runtime.config.engine.dns_resolver:
+        engine.set_txt_lookup(store.txt_values)
+    return edgedns_routes(store)

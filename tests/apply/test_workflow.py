@@ -6,14 +6,17 @@ import json
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography import x509
 
+from reconciler.apply.publishers.edgedns import EdgeDnsPublisher
 from reconciler.apply.publishers.hook import HookPublisher
 from reconciler.apply.publishers.ledger import ChallengeLedger
 from reconciler.apply.publishers.manual import ManualPublisher
 from reconciler.apply.thirdparty import pem_fingerprint
 from reconciler.apply.workflow import EnrollmentWorkflow
+from reconciler.cps.auth import EdgeGridAuth
 from reconciler.errors import CertificateMismatch
 from reconciler.sandbox.ca import CertificateAuthority
 from reconciler.sandbox.engine import EngineConfig
@@ -191,3 +194,32 @@ async def test_cancelled_change_fails_clearly(tmp_path: Path) -> None:
         await rig.client.cancel_change(eid, cid)
         outcome = await EnrollmentWorkflow(rig.context(spec, timeout=2), eid, cid).run()
         assert outcome.status == "failed" and "cancelled" in outcome.message
+
+
+async def test_edgedns_publisher_really_validates_under_dns_policy(tmp_path: Path) -> None:
+    """With validation policy "dns" the sandbox checks TXT records in its own Edge DNS: only a
+    publisher that really published gets the domain validated."""
+    engine = EngineConfig(create_throttle_seconds=0, validation_policy="dns")
+    async with sandbox_rig(tmp_path, engine) as rig:
+        creds = rig.app.runtime.config.credentials.for_host("cps.sandbox.test")
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=rig.app), base_url="https://cps.sandbox.test",
+                                     auth=EdgeGridAuth(creds)) as dns_api:
+            spec = dv_spec(validation={"publisher": "edgedns", "edgedns": {"zone": "example.com"}})
+            eid, cid = await rig.create(spec)
+            publisher = EdgeDnsPublisher(dns_api, "example.com")
+            outcome = await EnrollmentWorkflow(rig.context(spec, publisher=publisher), eid, cid).run()
+            assert outcome.status == "done", outcome
+            # Cleanup removed the records once CPS had validated.
+            listing = await dns_api.get("/config-dns/v2/zones/example.com/names/_acme-challenge.example.com/types/TXT")
+            assert listing.status_code == 404
+
+
+async def test_unpublished_challenges_never_validate_under_dns_policy(tmp_path: Path) -> None:
+    engine = EngineConfig(create_throttle_seconds=0, validation_policy="dns")
+    async with sandbox_rig(tmp_path, engine) as rig:
+        spec = dv_spec()
+        eid, cid = await rig.create(spec)
+        liar = HookPublisher("true", None, cwd=tmp_path)  # claims success, publishes nothing
+        outcome = await EnrollmentWorkflow(rig.context(spec, publisher=liar, timeout=1.0), eid, cid).run()
+        assert outcome.status in ("timeout", "failed"), outcome
+        assert await rig.client.get_production_deployment(eid) is None
