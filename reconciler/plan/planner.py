@@ -282,6 +282,9 @@ class _Planner:
         if gone:
             summary = ("no enrollment was created (interrupted create); forget it" if eid is None
                        else f"enrollment {eid} is already gone from CPS; forget it")
+            if eid is not None:
+                self.drift.append(Drift(name=name, kind="gone", enrollment_id=eid,
+                                        message=f"enrollment {eid} was deleted outside reconciler"))
             self.actions.append(Action(name=name, kind="delete", reason="gone-from-cps", summary=summary,
                                        contract_id=entry.contract_id, common_name=entry.common_name,
                                        steps=("remove state entry",)))

@@ -327,6 +327,7 @@ def test_entry_whose_enrollment_is_gone_is_just_forgotten() -> None:
     (a,) = p.actions
     assert a.kind == "delete" and a.reason == "gone-from-cps" and a.enrollment_id is None
     assert a.steps == ("remove state entry",)
+    assert [(d.kind, d.enrollment_id) for d in p.drift] == [("gone", 9)]  # reported, never dropped silently
 
 
 # -- order, thresholds, targets ------------------------------------------------------------------
