@@ -1,7 +1,7 @@
 """Spec <-> CPS enrollment body: the only module that knows CPS field names.
 
-- ``spec_to_wire(spec)``: the enrollment body for POST/PUT (``enrollment.v12``; also valid
-  ``enrollment.v11`` unless ``fips_mode`` is set). DV follows the Let's Encrypt recipe (ra
+- ``spec_to_wire(spec)``: the enrollment body for POST/PUT (``enrollment.v12``; without
+  ``networkConfiguration.fipsMode``, the only field v12 added, it is a valid ``enrollment.v11``). DV follows the Let's Encrypt recipe (ra
   lets-encrypt, validationType dv, certificateType san, SHA-256, no multi-stack); third-party
   sends ra/validationType/certificateType third-party, ``thirdParty.excludeSans`` and
   ``enableMultiStackedCertificates = dual_stack``. Contacts and org carry every key (v12
@@ -90,8 +90,8 @@ def _network_to_wire(spec: AnySpec) -> dict[str, Any]:
             "authenticationOptions": {"sendCaListToClient": mtls.send_ca_list_to_client,
                                       "ocsp": {"enabled": mtls.ocsp_enabled}},
         }
-    if nc.fips_mode is not None:  # v12 only: absent unless asked for, so v11 bodies stay valid
-        body["fipsMode"] = nc.fips_mode
+    # v12 only (the one field it added over v11); always sent, since CPS fills false anyway.
+    body["fipsMode"] = nc.fips_mode
     return body
 
 
@@ -137,7 +137,7 @@ def _network_from_wire(nc: Mapping[str, Any], sni_only: bool) -> dict[str, Any]:
         "preferred_ciphers": nc.get("preferredCiphers") or CPS_DEFAULT_CIPHERS,
         "ocsp_stapling": nc.get("ocspStapling") or CPS_DEFAULT_OCSP,
         "quic_enabled": bool(nc.get("quicEnabled")),
-        "fips_mode": nc.get("fipsMode"),
+        "fips_mode": bool(nc.get("fipsMode")),
     }
     dns = nc.get("dnsNameSettings")
     if sni_only and isinstance(dns, Mapping) and dns.get("cloneDnsNames") is False:

@@ -125,8 +125,8 @@ class NetworkConfiguration(SpecModel):
     preferred_ciphers: Text = Field("ak-akamai-2020q1", description="Cipher profile. Default: ak-akamai-2020q1.")
     ocsp_stapling: OcspStapling = Field("on", description="on | off | not-set. Default: on.")
     quic_enabled: bool = Field(False, description="Legacy gQUIC; deprecated by CPS, no effect. Default: false.")
-    fips_mode: bool | None = Field(
-        None, description="FIPS mode (enrollment.v12). Default: unset (CPS treats it as false).")
+    fips_mode: bool = Field(
+        False, description="FIPS mode (enrollment.v12; needs TLSv1_2 or TLSv1_3 allowed). Default: false.")
     client_mutual_authentication: ClientMutualAuthentication | None = Field(
         None, description="mTLS settings. Default: none (no client certificates).")
 
@@ -217,7 +217,7 @@ class _EnrollmentBase(SpecModel):
         None, description="Akamai contract, e.g. ctr_1-AB123. Default: default_contract from reconcile.yaml.")
     common_name: Hostname = Field(description="The certificate CN; cannot change after creation.")
     sans: list[Hostname] = Field(
-        default_factory=list,
+        default_factory=list, validate_default=True,  # so the CN is added when sans is omitted
         description="Subject alternative names. The common name is added when missing. At most 100 names.")
     secure_network: SecureNetwork = Field(
         "enhanced-tls", description="enhanced-tls | standard-tls; cannot change after creation. Default: enhanced-tls.")

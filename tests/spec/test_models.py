@@ -22,6 +22,12 @@ def test_defaults_and_normalisation(make_spec: Any) -> None:
     assert spec.signature_algorithm == "SHA-256"
 
 
+def test_common_name_is_added_when_sans_is_omitted(make_spec: Any) -> None:
+    data = make_spec()
+    del data["sans"]
+    assert ANY_SPEC.validate_python(data).sans == ["www.example.com"]
+
+
 def test_third_party_default_certificate_paths_follow_name_and_dual_stack(make_spec: Any) -> None:
     spec = ANY_SPEC.validate_python(make_spec(type="third-party", name="shop"))
     assert isinstance(spec, ThirdPartyEnrollmentSpec)
