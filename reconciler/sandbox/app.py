@@ -1,5 +1,6 @@
-"""The sandbox as an ASGI application: CPS routes behind a gateway that logs, delays, injects
-faults and checks EdgeGrid signatures, plus the unsigned ``/_sandbox/`` admin routes.
+"""The sandbox as an ASGI application: CPS routes (and the few Edge DNS record-set routes) behind a
+gateway that logs, delays, injects faults and checks EdgeGrid signatures, plus the unsigned
+``/_sandbox/`` admin routes.
 
 The gateway sits outside Starlette's own error handling (``build_middleware_stack``), so that a
 fault can drop the connection instead of being turned into a 500 page.
@@ -22,11 +23,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reconciler.sandbox.admin import ADMIN, admin_routes
 from reconciler.sandbox.config import SandboxConfig
+from reconciler.sandbox.edgedns import RecordStore, edgedns_routes
 from reconciler.sandbox.faults import FaultRule
 from reconciler.sandbox.responses import cps_problem, gateway_problem, rate_limited, status_problem
 from reconciler.sandbox.routes import cps_routes, host_of
 from reconciler.sandbox.runtime import SandboxRuntime, iso
 
+EDGEDNS_FILE = "edgedns.json"
 WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 
 

@@ -88,9 +88,19 @@ class SandboxRuntime:
         return self.now()
 
     def engine_summary(self) -> dict[str, Any]:
-        """A short view of the engine's data for ``GET /_sandbox/state`` (sizes, not contents)."""
+        """A short view of the engine's data for ``GET /_sandbox/state``: per enrollment its id,
+        contract, CN, changes still in flight and the networks it is deployed on."""
         snapshot = self.engine.snapshot()
-        return {key: (len(value) if isinstance(value, list | dict) else value) for key, value in snapshot.items()}
+        enrollments = []
+        for record in (snapshot.get("enrollments") or {}).values():
+            csr = (record.get("body") or {}).get("csr") or {}
+            in_flight = [{key: change.get(key) for key in ("id", "type", "status", "state")}
+                         for change in (record.get("changes") or {}).values()
+                         if change.get("state") not in ("completed", "cancelled")]
+            deployed = sorted(name for name, value in (record.get("deployments") or {}).items() if value)
+            enrollments.append({"id": record.get("id"), "contract": record.get("contract"), "cn": csr.get("cn"),
+                                "pendingChanges": in_flight, "deployedOn": deployed})
+        return {"enrollments": enrollments}
 
     def log_request(self, entry: dict[str, Any]) -> dict[str, Any]:
         """Append one request to the log (the entry is completed in place once answered)."""

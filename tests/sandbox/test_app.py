@@ -216,7 +216,10 @@ async def test_admin_routes_are_unsigned(app: SandboxApp, client: httpx.AsyncCli
         assert (await admin.delete("/_sandbox/requests")).status_code == 204
         assert (await admin.get("/_sandbox/requests")).json() == {"requests": []}
         state = (await admin.get("/_sandbox/state")).json()
-        assert state["counters"]["requests"] == 1 and "engine" in state
+        assert state["counters"]["requests"] == 1
+        [summary] = state["engine"]["enrollments"]
+        assert (summary["id"], summary["contract"], summary["cn"]) == (10000, "1-ABC", "www.example.com")
+        assert [c["state"] for c in summary["pendingChanges"]] == ["awaiting-input"]
         bad = await admin.post("/_sandbox/faults", json={"rules": [{"action": "explode"}]})
         assert bad.status_code == 400
 
