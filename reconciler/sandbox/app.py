@@ -23,13 +23,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reconciler.sandbox.admin import ADMIN, admin_routes
 from reconciler.sandbox.config import SandboxConfig
-from reconciler.sandbox.edgedns import RecordStore, edgedns_routes
 from reconciler.sandbox.faults import FaultRule
 from reconciler.sandbox.responses import cps_problem, gateway_problem, rate_limited, status_problem
 from reconciler.sandbox.routes import cps_routes, host_of
 from reconciler.sandbox.runtime import SandboxRuntime, iso
 
-EDGEDNS_FILE = "edgedns.json"
 WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 
 
