@@ -170,9 +170,9 @@ def _merge(base: Any, over: Any) -> Any:
 
 
 def _type_specific() -> dict[str, set[str]]:
+    """Per type: the fields only other types have (their defaults are not merged into it)."""
     fields = {name: set(cls.model_fields) for name, cls in SPEC_TYPES.items()}
-    everywhere = set.intersection(*fields.values())
-    return {name: set.union(*fields.values()) - own for name, own in fields.items()} | {"_common": everywhere}
+    return {name: set.union(*fields.values()) - own for name, own in fields.items()}
 
 
 _OTHER_TYPES_FIELDS = _type_specific()
