@@ -238,7 +238,7 @@ class _Planner:
         if change.state == "error":
             action = self._action(d, d.name, "continue", "change-failed", f"change {change.change_id}: {what}",
                                   enrollment_id=eid, pending=info, facts=facts)
-            self._block(action, workflow.person_hint(change, d.policy), "cancel the failed change")
+            self._block(action, workflow.person_hint(change, d.policy, d.name), "cancel the failed change")
         elif info.waits_on == "apply":
             inputs = ", ".join(change.allowed_input)
             self.actions.append(self._action(
@@ -246,7 +246,7 @@ class _Planner:
                 enrollment_id=eid, pending=info, facts=facts,
                 steps=workflow.continue_steps(change, d.policy, entry)))
         else:
-            waits = (workflow.person_hint(change, d.policy) if info.waits_on == "person"
+            waits = (workflow.person_hint(change, d.policy, d.name) if info.waits_on == "person"
                      else f"CPS is working ({what})")
             reason = "waiting-on-person" if info.waits_on == "person" else "waiting-on-cps"
             self.actions.append(self._action(

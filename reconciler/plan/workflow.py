@@ -78,7 +78,7 @@ def _input_steps(input_type: str, policy: Policy) -> list[str]:
     return [f"give input {input_type}"]
 
 
-def person_hint(change: ObservedChange, policy: Policy) -> str:
+def person_hint(change: ObservedChange, policy: Policy, name: str = "NAME") -> str:
     """What a person has to do for a change apply cannot move on."""
     if change.state == "error":
         return (f"change {change.change_id} failed in CPS ({change.error or change.status}); cancel it "
@@ -86,9 +86,9 @@ def person_hint(change: ObservedChange, policy: Policy) -> str:
     hints = []
     for t in change.allowed_input:
         if t == LETS_ENCRYPT:
-            hints.append("publish the DV challenges shown by `reconcile challenges NAME`")
+            hints.append(f"publish the DV challenges shown by `reconcile challenges {name}`")
         elif t == THIRD_PARTY_CERT:
-            hints.append("sign the CSRs from `reconcile csr NAME` and add the certificate files to the spec")
+            hints.append(f"sign the CSRs from `reconcile csr {name}` and add the certificate files to the spec")
         elif t in (PRE_WARNINGS, POST_WARNINGS):
             hints.append("review the warnings, then allow them in the spec (acknowledge_*_warnings)")
         elif t == CHANGE_MANAGEMENT:

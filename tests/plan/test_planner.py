@@ -257,6 +257,8 @@ def test_pending_change_is_continued_only_when_apply_can_give_the_input(
     assert a.kind == kind and a.pending is not None and a.pending.waits_on == waits
     assert a.pending.waiting_for == inputs and a.facts and a.facts.change_id == 20000
     assert p.has_changes is (kind == "continue")
+    if inputs == ("lets-encrypt-challenges",) and waits == "person":
+        assert "`reconcile challenges www`" in a.summary
 
 
 def test_continue_steps_name_the_inputs_and_the_wait() -> None:
