@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openapi_schema_validator import OAS30Validator
@@ -26,19 +25,20 @@ from reconciler.cps.mapping import (
 from reconciler.errors import SpecError
 from reconciler.spec.models import DvEnrollmentSpec, EnrollmentSpec, ThirdPartyEnrollmentSpec
 from reconciler.spec.validate import check_spec
+from reconciler.spec.yamlsource import load_documents
 
 REFERENCE = Path("/work/shared/reference/cps-v2")
 ANY_SPEC: TypeAdapter[Any] = TypeAdapter(EnrollmentSpec)
 
 
 def _v12() -> dict[str, Any]:
-    # The latest parts quote on/off; BaseLoader would keep every scalar a string, which breaks
-    # `nullable: true`, so safe_load is right here (checked: no unquoted on/off in this file).
+    # Read with the spec loader's YAML 1.2 booleans, so an unquoted on/off would stay a string.
     text = (REFERENCE / "latest-parts/schemas/enrollment.v12.yaml").read_text()
-    assert "- on\n" not in text and "- off\n" not in text
-    schema: dict[str, Any] = yaml.safe_load(text)
-    assert "$ref" not in json.dumps(schema)
-    return schema
+    [(schema, _)] = load_documents(text, "enrollment.v12.yaml")
+    ocsp = schema["properties"]["networkConfiguration"]["properties"]["ocspStapling"]
+    assert ocsp["enum"] == ["on", "off", "not-set"] and ocsp["nullable"] is True
+    assert "$ref" not in json.dumps(schema)  # self-contained: nothing to resolve
+    return dict(schema)
 
 
 def _v11() -> dict[str, Any]:
@@ -230,6 +230,11 @@ def test_dv_recipe() -> None:
     assert "preferredTrustChain" not in body["csr"] and body["networkConfiguration"]["fipsMode"] is False
     # v12 wants every contact/org key present, null where unset
     assert body["adminContact"]["title"] is None and len(body["adminContact"]) == 12 and len(body["org"]) == 8
+    assert _schema_errors(V12, body) == []
+    # the schema check can fail: a missing v12-required contact key, an unknown value
+    broken = copy.deepcopy(body)
+    del broken["adminContact"]["title"]
+    assert _schema_errors(V12, broken) and _schema_errors(V12, {**body, "ra": "digicert"})
 
 
 def test_third_party_recipe() -> None:
