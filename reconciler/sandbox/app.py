@@ -8,6 +8,7 @@ fault can drop the connection instead of being turned into a 500 page.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -28,8 +29,6 @@ from reconciler.sandbox.responses import cps_problem, gateway_problem, rate_limi
 from reconciler.sandbox.routes import cps_routes, host_of
 from reconciler.sandbox.runtime import SandboxRuntime, iso
 
-WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
-
 
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
@@ -44,6 +43,14 @@ def _path_and_query(scope: Scope) -> str:
     query = scope.get("query_string") or b""
     text = str(raw_path.decode("latin-1"))
     return text + ("?" + query.decode("latin-1") if query else "")
+
+
+def _ip(address: object) -> str:
+    # In process (httpx's ASGITransport) the "server" is the URL's host name, not an address.
+    try:
+        return str(ipaddress.ip_address(str(address)))
+    except ValueError:
+        return "127.0.0.1"
 
 
 async def _drop_connection(send: Send) -> None:
@@ -93,7 +100,7 @@ class Gateway:
         entry = runtime.log_request({
             "method": method, "path": path, "query": (scope.get("query_string") or b"").decode("latin-1"),
             "status": None, "time": datetime.now(UTC).isoformat(), "virtualTime": iso(runtime.now()),
-            "fault": None,
+            "fault": None, "requestId": f"{runtime.counters['requests'] + 1:08x}",
         })
         delay = runtime.faults.delay_seconds(method, path)
         if delay > 0:
@@ -117,8 +124,8 @@ class Gateway:
             client, server = scope.get("client") or ("", 0), scope.get("server") or ("", 0)
             response = gateway_problem(
                 status=rejection.status, kind=rejection.kind, title=rejection.title, detail=rejection.detail,
-                host=host, path_and_query=_path_and_query(scope), method=method, server_ip=str(server[0]),
-                client_ip=str(client[0]), request_id=f"{runtime.counters['requests']:08x}")
+                host=host, path_and_query=_path_and_query(scope), method=method, server_ip=_ip(server[0]),
+                client_ip=_ip(client[0]), request_id=entry["requestId"])
             entry["status"] = response.status_code
             await response(scope, receive, send)
             return
@@ -128,8 +135,7 @@ class Gateway:
             await self.app(scope, _replay(body, receive), _recording(send, entry))
         else:
             await self._run_then_fault(scope, receive, send, body, after, entry, host)
-        if method not in WRITE_METHODS:
-            runtime.persist_if_stale()
+        runtime.after_request()
 
     async def _run_then_fault(self, scope: Scope, receive: Receive, send: Send, body: bytes, rule: FaultRule,
                               entry: dict[str, Any], host: str) -> None:

@@ -47,6 +47,9 @@ class SandboxConfig:
     at start and rewritten after every mutating request. ``speed`` scales the virtual clock (it
     overrides the speed stored with saved data). ``skew_seconds`` is the EdgeGrid timestamp window,
     on the real clock. ``latency`` and ``faults`` seed the live fault plan (admin routes change it).
+    ``persist_interval`` > 0 coalesces writes: a mutating request is saved at the first request
+    at least that many real seconds after the previous save, and always at shutdown or
+    ``advance`` (snapshots of thousands of certificates take a while; benchmarks want this).
     """
 
     credentials: SandboxCredentials = field(default_factory=SandboxCredentials.generate)
@@ -59,6 +62,7 @@ class SandboxConfig:
     faults: list[FaultRule] = field(default_factory=list)
     seed: int | None = None
     request_log_size: int = 10000
+    persist_interval: float = 0.0
 
 
 EDGERC_SECTION = "sandbox"

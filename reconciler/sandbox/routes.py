@@ -127,7 +127,7 @@ def operation(produces: Sequence[str] | Callable[[Request], Sequence[str]], hand
         except ApiProblem as problem:
             return cps_problem(host_of(request), problem)
         if writes:
-            runtime.persist()
+            runtime.wrote()
         return vendor_json(status, media.convert(body, version), version)
 
     return endpoint

@@ -53,6 +53,7 @@ class SandboxRuntime:
         self.verifier = EdgeGridVerifier(creds.client_token, creds.client_secret, creds.access_token,
                                          max_body=config.max_body, skew_seconds=config.skew_seconds)
         self._persisted_at = time.monotonic()
+        self._dirty = False
         self.requests: deque[dict[str, Any]] = deque(maxlen=config.request_log_size)
         if self.store is not None and saved is None:
             self.persist()
@@ -65,19 +66,28 @@ class SandboxRuntime:
         return self.clock.now()
 
     def persist(self) -> None:
-        """Write everything to the data file (a no-op for an in-memory sandbox)."""
+        """Write everything to the data file now (a no-op for an in-memory sandbox)."""
         if self.store is None:
             return
         self.counters["writes"] += 1
         self._persisted_at = time.monotonic()
+        self._dirty = False
         self.store.save({"engine": self.engine.snapshot(), "counters": dict(self.counters)})
 
-    def persist_if_stale(self, max_age: float = READ_PERSIST_SECONDS) -> None:
-        """Persist after reads at most every ``max_age`` real seconds.
+    def wrote(self) -> None:
+        """A mutating request succeeded: persist now, or within ``config.persist_interval``."""
+        self._dirty = True
+        self._flush(self.config.persist_interval)
+
+    def after_request(self) -> None:
+        """Flush deferred writes that are due; after reads, save at most every few seconds.
 
         Reads run due transitions too (a certificate gets issued, a deployment completes); saving
         them now and then bounds what a crash loses without paying a write per GET.
         """
+        self._flush(self.config.persist_interval if self._dirty else READ_PERSIST_SECONDS)
+
+    def _flush(self, max_age: float) -> None:
         if self.store is not None and time.monotonic() - self._persisted_at >= max_age:
             self.persist()
 

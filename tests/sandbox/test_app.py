@@ -186,6 +186,7 @@ async def test_gateway_refuses_unsigned_and_badly_signed_requests(app: SandboxAp
     assert body["type"] == "https://problems.luna.akamaiapis.net/-/pep-authn/request-error"
     assert body["detail"] == "Authorization header missing" and body["status"] == 400
     assert set(body) >= {"instance", "method", "serverIp", "clientIp", "requestId", "requestTime"}
+    assert body["serverIp"] == "127.0.0.1" and body["requestId"] == app.runtime.requests[-1]["requestId"]
     wrong = app.runtime.config.credentials.for_host(IN_PROCESS_HOST)
     forged = type(wrong)(host=wrong.host, client_token=wrong.client_token, client_secret="b3RoZXI=",
                          access_token=wrong.access_token)

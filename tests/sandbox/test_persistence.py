@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
 
 import pytest
 
+from reconciler.sandbox.app import SandboxApp, create_app
+from reconciler.sandbox.config import SandboxConfig
+from reconciler.sandbox.engine import EngineConfig
+from reconciler.sandbox.media import media_type as V
 from reconciler.sandbox.persistence import DATA_FILE, DataStore, SandboxDataError
+from tests.sandbox.helpers import dv_body, signed_client
 
 
 def test_nothing_saved_yet_loads_none(tmp_path: Path) -> None:
@@ -47,3 +53,47 @@ def test_corrupt_or_foreign_files_are_refused(tmp_path: Path, content: str) -> N
     (tmp_path / DATA_FILE).write_text(content, encoding="utf-8")
     with pytest.raises(SandboxDataError, match=DATA_FILE):
         DataStore(tmp_path).load()
+
+
+# -- what the app writes, and when ----------------------------------------------------------------
+
+
+def _create(app: SandboxApp, cn: str) -> int:
+    async def go() -> int:
+        async with signed_client(app) as client:
+            response = await client.post("/cps/v2/enrollments", params={"contractId": "1-P"},
+                                         content=json.dumps(dv_body(cn, [cn])),
+                                         headers={"Accept": V("enrollment-status.v1"),
+                                                  "Content-Type": V("enrollment.v12")})
+            return response.status_code
+
+    return asyncio.run(go())
+
+
+def _saved_cns(path: Path) -> list[str]:
+    data = json.loads((path / DATA_FILE).read_text(encoding="utf-8"))
+    return sorted(r["body"]["csr"]["cn"] for r in data["engine"]["enrollments"].values())
+
+
+def test_every_write_is_saved_by_default(tmp_path: Path) -> None:
+    app = create_app(SandboxConfig(data_dir=tmp_path, engine=EngineConfig(create_throttle_seconds=0)))
+    assert _create(app, "a.example.com") == 202
+    assert _saved_cns(tmp_path) == ["a.example.com"]  # no shutdown needed
+
+
+def test_persist_interval_coalesces_writes_until_due_or_shutdown(tmp_path: Path) -> None:
+    config = SandboxConfig(data_dir=tmp_path, engine=EngineConfig(create_throttle_seconds=0), persist_interval=3600)
+    app = create_app(config)
+    writes = app.runtime.counters["writes"]
+    assert _create(app, "a.example.com") == 202 and _create(app, "b.example.com") == 202
+    assert app.runtime.counters["writes"] == writes and _saved_cns(tmp_path) == []
+    app.runtime.advance(1)  # an advance always saves
+    assert _saved_cns(tmp_path) == ["a.example.com", "b.example.com"]
+    assert _create(app, "c.example.com") == 202
+
+    async def lifespan() -> None:  # what uvicorn does at shutdown
+        async with app.router.lifespan_context(app):
+            pass
+
+    asyncio.run(lifespan())
+    assert _saved_cns(tmp_path) == ["a.example.com", "b.example.com", "c.example.com"]
