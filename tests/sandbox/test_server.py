@@ -19,10 +19,12 @@ import httpx
 import pytest
 import requests
 from akamai.edgegrid import EdgeGridAuth, EdgeRc
+from cryptography import x509
 
 from reconciler.sandbox.engine import EngineConfig
 from reconciler.sandbox.media import media_type as V
 from reconciler.sandbox.testing import SandboxServer
+from reconciler.sandbox.tls import ensure_tls
 from tests.sandbox.helpers import dv_body
 
 ACCEPT = {"Accept": V("enrollments.v12")}
@@ -229,3 +231,19 @@ def test_reconcile_sandbox_command_serves_the_readme_recipe(tmp_path: Path, stop
     assert process.returncode == 0, stderr
     assert "CPS sandbox stopped" in stderr
     assert (tmp_path / ".reconcile" / "sandbox-server" / "sandbox.json").is_file()
+
+
+def test_tls_material_is_kept_and_renewed_only_when_needed(tmp_path: Path) -> None:
+    first = ensure_tls(tmp_path, "127.0.0.1")
+    cert, ca = first.certificate.read_bytes(), first.ca_bundle.read_bytes()
+    assert first.key.stat().st_mode & 0o077 == 0 and (tmp_path / "tls" / "ca.json").stat().st_mode & 0o077 == 0
+    assert ensure_tls(tmp_path, "localhost").certificate.read_bytes() == cert  # already named
+    renamed = ensure_tls(tmp_path, "sandbox.internal")
+    leaf = x509.load_pem_x509_certificates(renamed.certificate.read_bytes())[0]
+    names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "sandbox.internal" in names.get_values_for_type(x509.DNSName)
+    assert renamed.ca_bundle.read_bytes() == ca  # same CA: clients keep trusting it
+    chain = x509.load_pem_x509_certificates(renamed.certificate.read_bytes())
+    root = x509.load_pem_x509_certificate(ca)
+    chain[0].verify_directly_issued_by(chain[1])
+    chain[1].verify_directly_issued_by(root)
