@@ -54,7 +54,8 @@ def api_host(host: str, port: int) -> str:
     shown = "127.0.0.1" if host in ("", "0.0.0.0") else ("localhost" if host == "::" else host)
     if ":" in shown and not shown.startswith("["):
         shown = f"[{shown}]"
-    return f"{shown}:{port}"
+    # Clients send (and sign) Host without the default port, so the .edgerc host must too.
+    return shown if port == 443 else f"{shown}:{port}"
 
 
 def prepare(data_dir: Path, host: str = "127.0.0.1", port: int = 0) -> ServerSetup:

@@ -23,6 +23,7 @@ from cryptography import x509
 
 from reconciler.sandbox.engine import EngineConfig
 from reconciler.sandbox.media import media_type as V
+from reconciler.sandbox.server import api_host
 from reconciler.sandbox.testing import SandboxServer
 from reconciler.sandbox.tls import ensure_tls
 from tests.sandbox.helpers import dv_body
@@ -247,3 +248,10 @@ def test_tls_material_is_kept_and_renewed_only_when_needed(tmp_path: Path) -> No
     root = x509.load_pem_x509_certificate(ca)
     chain[0].verify_directly_issued_by(chain[1])
     chain[1].verify_directly_issued_by(root)
+
+
+def test_edgerc_host_is_what_clients_sign() -> None:
+    assert api_host("127.0.0.1", 8443) == "127.0.0.1:8443"
+    assert api_host("0.0.0.0", 8443) == "127.0.0.1:8443"
+    assert api_host("::1", 8443) == "[::1]:8443"
+    assert api_host("localhost", 443) == "localhost"
