@@ -70,9 +70,21 @@ async def run_apply(*, config: Config, specs: LoadedSpecs, store: StateStore, cl
         plan.ensure_safe()
         if plan.has_changes and plan.changes and not confirm(plan):
             return ApplyRun("cancelled", plan)
+    journal = StateJournal(store)
+    if plan.refreshed:
+        _settle_unchanged(plan, journal)
     if not plan.actions:
         return ApplyRun("nothing", plan, ApplyResult(blocked=plan.blocked))
-    executor = Executor(client=client, journal=StateJournal(store), specs={s.name: s.spec for s in specs.specs},
+    executor = Executor(client=client, journal=journal, specs={s.name: s.spec for s in specs.specs},
                         root=config.root, state_dir=config.state_path.parent, options=apply_options,
                         publishers=publishers, report=report, run_id=run_id)
     return ApplyRun("applied", plan, await executor.run(plan))
+
+
+def _settle_unchanged(plan: Plan, journal: StateJournal) -> None:
+    """Enrollments CPS shows finished and matching while state still records a change or intent
+    (a run killed after deployment, before its last write): make state say so."""
+    for name in plan.unchanged:
+        entry = journal.entry(name)
+        if entry is not None and (entry.change is not None or entry.intent is not None):
+            journal.finished(name, None)

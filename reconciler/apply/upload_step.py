@@ -170,6 +170,16 @@ class UploadStep:
                              csr_file=slot.csr_file, cert_file=slot.cert_file, chain_file=chain_file,
                              cwd=self.ctx.root, timeout=signer.timeout)
 
+    def settle(self, change_id: int, still_asked: bool) -> None:
+        """A crashed run's upload landed if CPS stopped asking for it: record it as uploaded."""
+        entry = self.ctx.journal.entry(self.ctx.name)
+        intent = entry.intent if entry is not None else None
+        if intent is None or intent.op != "uploading" or still_asked:
+            return
+        fingerprints = intent.detail.get("fingerprints")
+        if intent.detail.get("change_id") == change_id and isinstance(fingerprints, dict):
+            self.ctx.journal.uploaded(self.ctx.name, {str(k): str(v) for k, v in fingerprints.items()})
+
     async def _in_history(self, fingerprints: set[str]) -> bool:
         """Whether CPS already holds these certificates (a crashed run's upload that landed)."""
         try:

@@ -111,6 +111,8 @@ class EnrollmentWorkflow:
             ctx.journal.change_seen(ctx.name, change_id, change)
             if self.dv is not None:
                 self.notes += await self.dv.cleanup_if_done(change_id, change)
+            if self.upload is not None:
+                self.upload.settle(change_id, change.allowed(THIRD_PARTY) is not None)
             state = change.state
             if state == "completed":
                 return None

@@ -162,8 +162,6 @@ def apply(opts: GlobalOptions, planfile: Path | None, auto_approve: bool, target
         run = asyncio.run(go())
     if run.status == "cancelled":
         click.echo("Apply cancelled.", err=True)
-    elif run.status == "nothing" and not run.plan.blocked:
-        click.echo("No changes. CPS matches the specs.")
     for line in _summary(run, opts.color):
         click.echo(line)
     raise click.exceptions.Exit(run.exit_code)
