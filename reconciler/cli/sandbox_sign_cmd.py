@@ -44,13 +44,13 @@ def signing_ca(directory: Path) -> CertificateAuthority:
               required=True, help="CSR to sign (env RECONCILE_CSR_FILE).")
 @click.option("--cert", "cert_file", envvar="RECONCILE_CERT_FILE", type=click.Path(dir_okay=False, path_type=Path),
               required=True, help="Where to write the certificate (env RECONCILE_CERT_FILE).")
-@click.option("--chain", "chain_file", envvar="RECONCILE_CHAIN_FILE",
-              type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the trust chain (env RECONCILE_CHAIN_FILE; default: append to --cert).")
+@click.option("--chain", "chain_name", envvar="RECONCILE_CHAIN_FILE", default=None,
+              help="Where to write the trust chain (env RECONCILE_CHAIN_FILE; empty: append it to --cert).")
 @click.option("--days", type=click.IntRange(1, 825), default=90, show_default=True, help="Validity in days.")
 @click.pass_obj
-def sandbox_sign(opts: GlobalOptions, csr_file: Path, cert_file: Path, chain_file: Path | None, days: int) -> None:
+def sandbox_sign(opts: GlobalOptions, csr_file: Path, cert_file: Path, chain_name: str | None, days: int) -> None:
     """Sign a CSR with the persistent test CA (a stand-in for your CA; never for production)."""
+    chain_file = Path(chain_name) if chain_name else None
     config = load_config(opts.config_path)
     try:
         csr_pem = csr_file.read_text(encoding="utf-8")

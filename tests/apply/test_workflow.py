@@ -223,3 +223,23 @@ async def test_unpublished_challenges_never_validate_under_dns_policy(tmp_path: 
         outcome = await EnrollmentWorkflow(rig.context(spec, publisher=liar, timeout=1.0), eid, cid).run()
         assert outcome.status in ("timeout", "failed"), outcome
         assert await rig.client.get_production_deployment(eid) is None
+
+
+async def test_rfc2136_publisher_validated_by_sandbox_through_real_bind(tmp_path: Path, bind_server) -> None:  # type: ignore[no-untyped-def]
+    """Full loop: the workflow publishes TXT records into BIND by TSIG-signed dynamic update, and
+    the sandbox (policy "dns") validates the domains by querying that same BIND."""
+    from reconciler.apply.publishers.rfc2136 import Rfc2136Publisher, Rfc2136Settings
+
+    engine = EngineConfig(create_throttle_seconds=0, validation_policy="dns",
+                          dns_resolver=f"127.0.0.1:{bind_server.port}")
+    async with sandbox_rig(tmp_path, engine) as rig:
+        spec = dv_spec(cn="www.example.test", sans=("example.test",))
+        eid, cid = await rig.create(spec)
+        publisher = Rfc2136Publisher(
+            Rfc2136Settings(server="127.0.0.1", port=bind_server.port, zone="example.test",
+                            tsig_key_name=bind_server.key_name, tsig_secret_env="TSIG"),
+            environ={"TSIG": bind_server.secret})
+        outcome = await EnrollmentWorkflow(rig.context(spec, publisher=publisher), eid, cid).run()
+        assert outcome.status == "done", outcome
+        # Cleaned up once validated.
+        assert bind_server.txt_values("_acme-challenge.www.example.test.") == set()
