@@ -182,3 +182,41 @@ async def test_parallel_enrollments_with_bounded_parallelism_and_create_throttle
         assert len(await enrollments(rig)) == 4
         assert not (await plan_for(rig)).plan.has_changes
         assert any(step == "create throttled by CPS" for _, step, _ in rig.steps)
+
+
+async def test_third_party_san_change_gets_a_new_signature_and_upload(tmp_path: Path) -> None:
+    async with sandbox_rig(tmp_path) as rig:
+        write_repo(tmp_path, [tp()])
+        assert (await apply(rig)).exit_code == 0
+        before = dict(rig.store.read().entries["shop"].certificate_fingerprints)
+        changed = tp(sans=["shop.example.com", "pay.shop.example.com", "new.shop.example.com"])
+        write_repo(tmp_path, [changed])
+        result = await apply(rig)
+        assert result.exit_code == 0, result
+        after = rig.store.read().entries["shop"].certificate_fingerprints
+        assert set(after) == {"rsa", "ecdsa"} and not set(after.values()) & set(before.values())
+        uploads = [r for r in rig.app.runtime.requests if r["path"].endswith("third-party-cert-and-trust-chain")]
+        assert len(uploads) == 2
+        assert not (await plan_for(rig)).plan.has_changes
+
+        # Without a signer, the old files belong to the old CSRs: apply waits for new signatures.
+        unsigned = {k: v for k, v in tp(sans=["shop.example.com", "pay.shop.example.com", "new.shop.example.com",
+                                                 "other.shop.example.com"]).items() if k != "signer"}
+        write_repo(tmp_path, [unsigned])
+        waiting = await apply(rig)
+        assert waiting.exit_code == 3, waiting
+        assert "waiting for signed certificate(s): RSA, ECDSA" == waiting.outcomes[0].message
+
+
+async def test_san_removal_warning_waits_unless_its_code_is_auto_approved(tmp_path: Path) -> None:
+    async with sandbox_rig(tmp_path) as rig:
+        write_repo(tmp_path, [dv(sans=["www.example.com", "old.example.com"])])
+        assert (await apply(rig)).exit_code == 0
+        write_repo(tmp_path, [dv(sans=["www.example.com"])])
+        held = await apply(rig)
+        assert held.exit_code == 3 and "pre-verification warnings" in held.outcomes[0].message
+        assert any(d.startswith("SANS_REMOVED_REQUIRE_ACKNOWLEDGEMENT") for d in held.outcomes[0].details)
+        write_repo(tmp_path, [dv(sans=["www.example.com"], auto_approve_warnings=["SANS_REMOVED_REQUIRE_ACKNOWLEDGEMENT"])])
+        done = await apply(rig)
+        assert done.exit_code == 0, done
+        assert not (await plan_for(rig)).plan.has_changes
