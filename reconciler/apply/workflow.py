@@ -124,8 +124,8 @@ class EnrollmentWorkflow:
                 raise ctx.fail(f"change {change_id} failed in CPS ({what})",
                                ["cancel it (apply --cancel-pending with the spec change, or Control Center) "
                                 "and apply again"])
-            ctx.step(change.status or state or "running", change.status_info.description or ""
-                     if change.status_info else "")
+            description = (change.status_info.description if change.status_info else None) or ""
+            ctx.step(change.status or state or "running", description)
             advanced = False
             offered = sorted((a.type for a in change.allowed_input), key=lambda t: _ORDER.get(t, 9))
             for input_type in offered:
@@ -173,15 +173,13 @@ class EnrollmentWorkflow:
             return False
         if not self.ctx.expect_new_certificate:
             return True
-        served = {fingerprint(x509.load_pem_x509_certificate(p.encode())) for p in pems}
+        served = {fingerprint(x509.load_pem_x509_certificate(p.encode())): p for p in pems}
         if self.upload is not None:
             entry = self.ctx.journal.entry(self.ctx.name)
             expected = set(entry.certificate_fingerprints.values()) if entry else set()
-            return bool(expected) and expected <= served
+            return bool(expected) and expected <= set(served)
         wanted = {s.lower() for s in self.ctx.spec.sans} | {self.ctx.spec.common_name.lower()}
-        return any(fp not in self.ctx.previous_production and wanted <= _names(pem)
-                   for fp, pem in zip((fingerprint(x509.load_pem_x509_certificate(p.encode())) for p in pems),
-                                      pems, strict=True))
+        return any(fp not in self.ctx.previous_production and wanted <= _names(pem) for fp, pem in served.items())
 
     async def _await_deployment(self) -> Outcome:
         ctx = self.ctx
