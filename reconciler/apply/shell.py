@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,10 @@ async def run_shell(command: str, *, env: Mapping[str, str], cwd: Path, timeout:
     group is killed) or exits non-zero.
     """
     full_env = {**os.environ, **env}
+    # Hooks such as `reconcile sandbox-sign` must find this installation's scripts even when
+    # its virtualenv is not activated, so its bin directory comes first on PATH.
+    bin_dir = str(Path(sys.executable).parent)
+    full_env["PATH"] = os.pathsep.join([bin_dir, full_env.get("PATH", "")]).rstrip(os.pathsep)
     try:
         process = await asyncio.create_subprocess_shell(
             command, cwd=str(cwd), env=full_env, stdin=asyncio.subprocess.DEVNULL,

@@ -88,6 +88,14 @@ async def test_hook_timeout_kills_the_command(tmp_path: Path) -> None:
     assert not (tmp_path / "finished").exists()
 
 
+async def test_hook_finds_this_installations_scripts_first_on_path(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # The demo signer is `reconcile sandbox-sign`: it must resolve without an activated venv.
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    await HookPublisher('command -v reconcile > found.txt', None, cwd=tmp_path).publish([dns_record()])
+    assert (tmp_path / "found.txt").read_text().strip() == str(Path(sys.executable).parent / "reconcile")
+
+
 async def test_cleanup_without_command_does_nothing(tmp_path: Path) -> None:
     await HookPublisher(RECORDER, None, cwd=tmp_path).cleanup([dns_record()])
     assert read_calls(tmp_path / "calls.jsonl") == []
