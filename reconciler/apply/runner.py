@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +23,7 @@ from reconciler.plan.planner import PlanOptions
 from reconciler.plan.refresh import refresh
 from reconciler.plan.saved import check_fresh, load_saved_plan
 from reconciler.spec.loader import LoadedSpecs
+from reconciler.state.model import State
 from reconciler.state.store import StateStore
 
 
@@ -75,6 +77,7 @@ async def run_apply(*, config: Config, specs: LoadedSpecs, store: StateStore, cl
         _settle_unchanged(plan, journal)
     if not plan.actions:
         return ApplyRun("nothing", plan, ApplyResult(blocked=plan.blocked))
+    _record_refresh(store, plan)
     executor = Executor(client=client, journal=journal, specs={s.name: s.spec for s in specs.specs},
                         root=config.root, state_dir=config.state_path.parent, options=apply_options,
                         publishers=publishers, report=report, run_id=run_id)
@@ -88,3 +91,24 @@ def _settle_unchanged(plan: Plan, journal: StateJournal) -> None:
         entry = journal.entry(name)
         if entry is not None and (entry.change is not None or entry.intent is not None):
             journal.finished(name, None)
+
+
+def _record_refresh(store: StateStore, plan: Plan) -> None:
+    """Stamp ``last_refresh`` on the entries this run read live from CPS, in one write.
+
+    Only a run that goes on to change something writes it: an apply with nothing to do leaves
+    the committed state file untouched, so it makes no noise in a GitOps repository.
+    """
+    if not plan.refreshed:
+        return
+    now = datetime.now(UTC)
+    names = {a.name for a in plan.actions} | set(plan.unchanged)
+
+    def stamp(state: State) -> State:
+        for name in names:
+            entry = state.entry(name)
+            if entry is not None:
+                state = state.with_entry(name, entry.model_copy(update={"last_refresh": now}))
+        return state
+
+    store.update(stamp)

@@ -65,6 +65,20 @@ def test_asks_for_yes_and_anything_else_cancels(repo: Path) -> None:
     assert again.exit_code == 0 and "No changes" in again.stdout
 
 
+def test_an_apply_that_changes_something_stamps_last_refresh(repo: Path) -> None:
+    spec(repo, "www")
+    assert run(repo, "apply", "--auto-approve").exit_code == 0
+    assert entries(repo)["www"].last_refresh is None  # created by this run: nothing was read before
+    serial = StateStore(repo / "state" / "reconcile-state.json").read().serial
+    assert run(repo, "apply", "--auto-approve").exit_code == 0  # nothing to do: state untouched
+    assert StateStore(repo / "state" / "reconcile-state.json").read().serial == serial
+    spec(repo, "www", sans=["www.example.com", "alt.example.com"])
+    before = datetime.now(UTC)
+    assert run(repo, "apply", "--auto-approve").exit_code == 0
+    stamped = entries(repo)["www"].last_refresh
+    assert stamped is not None and stamped >= before
+
+
 def test_saved_plan_applies_exactly_and_stale_plan_is_refused(repo: Path) -> None:
     spec(repo, "www")
     spec(repo, "api")
