@@ -21,12 +21,13 @@ from reconciler.cps.credentials import Credentials
 from reconciler.errors import PublisherError
 from reconciler.sandbox.auth import EdgeGridVerifier
 from reconciler.sandbox.edgedns import RecordStore, edgedns_routes
+from tests.reference import EDGEDNS_V2
 
 pytestmark = pytest.mark.anyio
 
 CREDS = Credentials(host="edgedns.sandbox.test", client_token="ct-1", client_secret="c2VjcmV0LXNlY3JldA==",
                     access_token="at-1")
-OPENAPI = Path("/work/shared/reference/edgedns-v2/openapi.json")
+OPENAPI = EDGEDNS_V2 / "openapi.json"
 
 
 def recordset_schema() -> dict[str, Any]:

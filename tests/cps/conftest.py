@@ -2,7 +2,7 @@
 
 Request schemas come from Akamai's published definitions: ``openapi.json`` (request bodies per
 media type) and ``latest-parts/schemas/enrollment.v12.yaml``, read from the reference tree when it
-is present (``CPS_REFERENCE``, default ``/work/shared/reference/cps-v2``), else from the copy the
+is present (``tests/reference.py``: ../shared/reference beside the repository), else from the copy the
 sandbox ships (``reconciler/sandbox/cps_schemas.json``, generated from the same files and checked
 against them by the sandbox's tests), so a clean clone still validates.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 from collections.abc import Callable
 from functools import cache
@@ -22,7 +21,9 @@ import pytest
 import yaml
 from openapi_schema_validator import OAS30Validator
 
-REFERENCE = Path(os.environ.get("CPS_REFERENCE", "/work/shared/reference/cps-v2"))
+from tests.reference import CPS_V2
+
+REFERENCE = CPS_V2
 SHIPPED = Path(__file__).resolve().parents[2] / "reconciler" / "sandbox" / "cps_schemas.json"
 PREFIX = "application/vnd.akamai.cps."
 

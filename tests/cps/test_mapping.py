@@ -26,8 +26,9 @@ from reconciler.errors import SpecError
 from reconciler.spec.models import DvEnrollmentSpec, EnrollmentSpec, ThirdPartyEnrollmentSpec
 from reconciler.spec.validate import check_spec
 from reconciler.spec.yamlsource import load_documents
+from tests.reference import CPS_V2
 
-REFERENCE = Path("/work/shared/reference/cps-v2")
+REFERENCE = CPS_V2
 ANY_SPEC: TypeAdapter[Any] = TypeAdapter(EnrollmentSpec)
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from reconciler.sandbox.schemas import SOURCES, build_from_reference, official_schemas
+from tests.reference import CPS_V2
 
-REFERENCE = Path(os.environ.get("CPS_REFERENCE", "/work/shared/reference/cps-v2"))
+REFERENCE = CPS_V2
 
 
 @pytest.mark.skipif(not (REFERENCE / "openapi.json").is_file(), reason="CPS reference tree not available")

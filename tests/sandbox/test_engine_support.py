@@ -1,92 +1,30 @@
 """Shared helpers for the engine tests: request bodies, a frozen-clock engine, workflow drivers,
-and validation against the official CPS schemas (read from the reference tree, on/off kept as
+and validation against the official CPS schemas (the copy the sandbox ships, on/off kept as
 strings). The tests at the bottom check the helpers themselves."""
 
 from __future__ import annotations
 
 import copy
-import os
-import re
 from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import Draft4Validator
 
 from reconciler.sandbox.ca import CertificateAuthority
 from reconciler.sandbox.clock import VirtualClock
 from reconciler.sandbox.engine import Engine, EngineConfig
+from reconciler.sandbox.schemas import official_schemas, to_json_schema
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
 CONTRACT = "1-TEST"
-REFERENCE = Path(
-    os.environ.get("CPS_REFERENCE_DIR", Path(__file__).resolve().parents[3] / "shared" / "reference" / "cps-v2")
-)
-# The newest version of each document the engine produces (SANDBOX.md).
-SCHEMAS = {
-    "enrollment.v12": "latest-parts/schemas/enrollment.v12.yaml",
-    "enrollments.v12": "latest-parts/schemas/enrollments.v12.yaml",
-    "enrollment-status.v1": "schemas/enrollment-status.v1.yaml",
-    "change.v2": "schemas/change.v2.yaml",
-    "change-id.v1": "schemas/change-id.v1.yaml",
-    "deployment.v8": "latest-parts/schemas/deployment.v8.yaml",
-    "deployments.v8": "latest-parts/schemas/deployments.v8.yaml",
-    "deployment-schedule.v1": "schemas/deployment-schedule.v1.yaml",
-    "change-management-info.v6": "latest-parts/schemas/change-management-info.v6.yaml",
-    "dv-challenges.v2": "schemas/dv-challenges.v2.yaml",
-    "csr.v2": "schemas/csr.v2.yaml",
-    "warnings.v1": "schemas/warnings.v1.yaml",
-    "change-history.v5": "schemas/change-history.v5.yaml",
-    "certificate-history.v2": "schemas/certificate-history.v2.yaml",
-    "dv-history.v1": "schemas/dv-history.v1.yaml",
-    "enrollment.v11": "schemas/enrollment.v11.yaml",
-}
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML 1.2 booleans only: ``on``/``off`` in the 2023 files are strings."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    key: [(tag, rx) for tag, rx in value if tag != "tag:yaml.org,2002:bool"]
-    for key, value in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|false)$"), list("tf"))
-
-
-def _resolve(node: Any, base: Path) -> Any:
-    if isinstance(node, dict):
-        if set(node) == {"$ref"}:
-            target = (base.parent / node["$ref"]).resolve()
-            return _resolve(yaml.load(target.read_text(), Loader=_Loader), target)
-        return {k: _resolve(v, base) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_resolve(v, base) for v in node]
-    return node
-
-
-def _json_schema(node: Any, in_properties: bool = False) -> Any:
-    if isinstance(node, list):
-        return [_json_schema(v) for v in node]
-    if not isinstance(node, dict):
-        return node
-    if in_properties:  # keys here are field names, not keywords
-        return {k: _json_schema(v) for k, v in node.items()}
-    out = {k: _json_schema(v, in_properties=(k == "properties")) for k, v in node.items() if k != "nullable"}
-    if node.get("nullable") is True:
-        if "type" in out:
-            out["type"] = [out["type"], "null"]
-        if "enum" in out:
-            out["enum"] = [*out["enum"], None]
-    return out
 
 
 @cache
 def validator(entity: str) -> Draft4Validator:
-    path = REFERENCE / SCHEMAS[entity]
-    schema = _json_schema(_resolve(yaml.load(path.read_text(), Loader=_Loader), path))
+    """A validator for the newest version of a document the engine produces, from the official
+    schemas the sandbox ships (test_conformance_schemas proves them equal to the reference tree)."""
+    schema = copy.deepcopy(to_json_schema(official_schemas()[entity]))
     # CPS-API.md 12.2: the enrollment id is declared a string but is an integer on the wire.
     target = schema["properties"]["enrollments"]["items"] if entity.startswith("enrollments.") else schema
     if entity.startswith("enrollment"):
