@@ -250,7 +250,7 @@ class Session:
                 raise _Failed(f"no complete answer within {self._timeout:g}s", sent=True) from None
             except _NOT_SENT as exc:
                 self.stats.transport_errors += 1
-                raise _Failed(f"cannot connect: {type(exc).__name__}", sent=False) from None
+                raise _Failed(_connect_failure(exc), sent=False) from None
             except _MAYBE_SENT as exc:
                 self.stats.transport_errors += 1
                 raise _Failed(f"connection failed: {type(exc).__name__}", sent=True) from None
@@ -279,3 +279,16 @@ def _parse(raw: bytes) -> tuple[Any, str | None]:
         return json.loads(raw), None
     except (ValueError, UnicodeDecodeError) as exc:
         return None, f"{type(exc).__name__} after {len(raw)} bytes"
+
+
+def _connect_failure(exc: Exception) -> str:
+    """Why a connection could not be made, in words a person can act on.
+
+    A TLS verification failure is named as such, with the way to trust a private CA (the
+    sandbox's); other causes keep the exception type only, since their text may carry the URL.
+    """
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return ("cannot connect: TLS certificate verification failed (CERTIFICATE_VERIFY_FAILED); "
+                "for a private CA such as the sandbox's, set ca_bundle in reconcile.yaml or RECONCILE_CA_BUNDLE")
+    return f"cannot connect: {type(exc).__name__}"

@@ -16,7 +16,7 @@ from reconciler.cps.client import CpsClient  # noqa: E402
 from reconciler.cps.credentials import Credentials  # noqa: E402
 from reconciler.cps.models import CertificateAndTrustChain, Change  # noqa: E402
 from reconciler.cps.retry import RetryPolicy  # noqa: E402
-from reconciler.errors import AuthenticationError, Conflict, NotFound  # noqa: E402
+from reconciler.errors import AuthenticationError, Conflict, NotFound, TransportError  # noqa: E402
 from reconciler.sandbox.ca import CertificateAuthority  # noqa: E402
 from reconciler.sandbox.engine_config import EngineConfig  # noqa: E402
 from reconciler.sandbox.testing import SandboxServer  # noqa: E402
@@ -259,3 +259,16 @@ async def test_shared_sandbox_client_fixture(sandbox_client: CpsClient, sandbox_
     assert sandbox_client.stats.requests == 1
     assert [(r["method"], r["path"], r["status"]) for r in sandbox_server.requests()] == [
         ("GET", "/cps/v2/enrollments", 200)]
+
+
+async def test_client_verifies_tls_by_default_and_refuses_the_sandbox_without_its_ca(
+        sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Trust only the system store: the sandbox's own CA must be asked for explicitly.
+    for variable in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "RECONCILE_CA_BUNDLE"):
+        monkeypatch.delenv(variable, raising=False)
+    async with CpsClient(sandbox.credentials, base_url=sandbox.base_url,
+                         retry=RetryPolicy(attempts=1)) as cps:
+        with pytest.raises(TransportError, match="CERTIFICATE_VERIFY_FAILED"):
+            await cps.list_enrollments(CONTRACT)
+    async with connect(sandbox) as cps:  # the same call with the CA bundle goes through
+        assert await cps.list_enrollments(CONTRACT) == []
