@@ -6,13 +6,17 @@ Secrets are kept out of ``repr`` so that a logged or printed ``Credentials`` nev
 from __future__ import annotations
 
 import configparser
+import logging
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from akamai.edgegrid import EdgeRc
 
 from reconciler.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_EDGERC = "~/.edgerc"
 DEFAULT_SECTION = "default"
@@ -64,6 +68,7 @@ def load_edgerc(path: Path | None = None, section: str | None = None, *,
     name = resolve_section(section)
     if not file.is_file():
         raise ConfigError(f"no .edgerc file at {file} (set --edgerc or {ENV_EDGERC})")
+    _warn_if_readable_by_others(file)
     try:
         rc = EdgeRc(str(file))
     except configparser.Error as exc:
@@ -85,3 +90,11 @@ def load_edgerc(path: Path | None = None, section: str | None = None, *,
     if missing:
         raise ConfigError(f"{file}: section [{name}] lacks {', '.join(missing)}")
     return Credentials(max_body=max_body, account_switch_key=switch_key, **values)
+
+
+def _warn_if_readable_by_others(file: Path) -> None:
+    """Warn (once per load) when group or others may read the credentials, as ssh does for keys."""
+    mode = file.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        logger.warning("%s is accessible by group or others (mode %s); credentials belong in a file "
+                       "only you can read: chmod 600 %s", file, oct(mode & 0o777), file)

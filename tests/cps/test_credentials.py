@@ -90,3 +90,16 @@ def test_repr_hides_secrets() -> None:
     for text in (repr(creds), str(creds)):
         assert "TOKEN-1" not in text and "SECRET-2" not in text and "ACCESS-3" not in text
         assert "h" in text
+
+
+def test_loose_permissions_warn_without_showing_a_secret(edgerc: Path, caplog: pytest.LogCaptureFixture) -> None:
+    edgerc.chmod(0o600)
+    with caplog.at_level("WARNING", logger="reconciler.cps.credentials"):
+        load_edgerc(edgerc, "default")
+    assert caplog.records == []
+    edgerc.chmod(0o644)
+    with caplog.at_level("WARNING", logger="reconciler.cps.credentials"):
+        credentials = load_edgerc(edgerc, "default")
+    (record,) = caplog.records
+    assert "chmod 600" in record.getMessage() and "0o644" in record.getMessage()
+    assert credentials.client_secret not in record.getMessage()
