@@ -1,0 +1,195 @@
+"""Benchmarks: plan refresh against the sandbox over real HTTPS with a fixed injected latency.
+
+    python benchmarks/run.py [--sizes 100,500,1000] [--latency-ms 50] [--concurrency 16] [--quick]
+
+Seeds N enrollments straight into the sandbox engine (no latency, no create throttle), then
+measures refresh wall time against the lower bound ``requests x latency / concurrency``, the same
+refresh one request at a time, pure planning CPU time with the refresh data in memory, requests per
+enrollment and peak RSS. Prints a table and writes ``benchmarks/results/latest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import resource
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from reconciler.cps.client import CpsClient  # noqa: E402
+from reconciler.cps.mapping import cps_view, spec_to_wire  # noqa: E402
+from reconciler.plan.inputs import Desired, Observed  # noqa: E402
+from reconciler.plan.planner import PlanOptions, make_plan  # noqa: E402
+from reconciler.plan.refresh import refresh  # noqa: E402
+from reconciler.sandbox.engine import EngineConfig  # noqa: E402
+from reconciler.sandbox.testing import SandboxServer  # noqa: E402
+from reconciler.spec.models import DvEnrollmentSpec, ThirdPartyEnrollmentSpec  # noqa: E402
+from reconciler.state.model import State, StateEntry  # noqa: E402
+
+CONTRACT = "ctr_1-BENCH"
+PERSON = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "phone": "+1 555 0100"}
+ORG = {"name": "Example Org", "phone": "+1 555 0100", "address_line_one": "1 Main St", "city": "Cambridge",
+       "region": "MA", "postal_code": "02142", "country_code": "US"}
+PENDING_EVERY = 3
+"""Every third enrollment keeps its pending change (the others have it cancelled)."""
+
+
+@dataclass
+class Seeded:
+    """What the benchmark seeded: the specs as planner input and the state binding them."""
+
+    desired: list[Desired]
+    state: State
+    pending: int
+
+
+def make_spec(i: int) -> DvEnrollmentSpec | ThirdPartyEnrollmentSpec:
+    """Enrollment ``i``: DV for even ``i``, third-party for odd."""
+    kind = "dv" if i % 2 == 0 else "third-party"
+    data: dict[str, Any] = {"name": f"bench-{i:05d}", "type": kind, "contract_id": CONTRACT,
+                            "common_name": f"host{i}.bench.example.com",
+                            "sans": [f"alt{i}.bench.example.com"],
+                            "admin_contact": PERSON, "tech_contact": PERSON, "organization": ORG}
+    if kind == "dv":
+        return DvEnrollmentSpec.model_validate(data)
+    return ThirdPartyEnrollmentSpec.model_validate(data)
+
+
+def _last_id(link: str) -> int:
+    return int(str(link).rstrip("/").rsplit("/", 1)[-1])
+
+
+def seed(sandbox: SandboxServer, n: int) -> Seeded:
+    """Create ``n`` enrollments directly in the engine (fast, no HTTP) and bind them in a state."""
+    engine = sandbox.app.state.runtime.engine
+    desired: list[Desired] = []
+    entries: dict[str, StateEntry] = {}
+    pending = 0
+    for i in range(n):
+        spec = make_spec(i)
+        _, status = engine.create_enrollment(CONTRACT, spec_to_wire(spec))
+        eid = _last_id(status["enrollment"])
+        if i % PENDING_EVERY == 0:
+            pending += 1
+        else:
+            for link in status.get("changes") or []:
+                engine.cancel_change(eid, _last_id(link))
+        desired.append(Desired(name=spec.name, validation=spec.type, contract_id=CONTRACT,
+                               common_name=spec.common_name, view=cps_view(spec), spec_hash=f"h{i}"))
+        entries[spec.name] = StateEntry(enrollment_id=eid, contract_id=CONTRACT,
+                                        common_name=spec.common_name, spec_hash=f"h{i}")
+    return Seeded(desired=desired, state=State(entries=entries), pending=pending)
+
+
+async def timed_refresh(sandbox: SandboxServer, seeded: Seeded, concurrency: int) -> tuple[float, Observed, int]:
+    """One refresh over HTTPS: wall seconds, the snapshot, requests the client sent."""
+    async with CpsClient(sandbox.credentials, base_url=sandbox.base_url, verify=sandbox.ca_bundle,
+                         max_in_flight=concurrency, rate_limit=None) as client:
+        start = time.perf_counter()
+        observed = await refresh(client, seeded.desired, seeded.state)
+        wall = time.perf_counter() - start
+        return wall, observed, client.stats.requests
+
+
+def plan_cpu(seeded: Seeded, observed: Observed, repeat: int = 3) -> float:
+    """Best-of CPU seconds of the pure planner over data already in memory."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.process_time()
+        make_plan(seeded.desired, observed, seeded.state, PlanOptions(now="2026-01-01T00:00:00Z"))
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set of this process (benchmark + the in-process sandbox server), MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def bench_size(n: int, latency_ms: float, concurrency: int, serial: bool = True) -> dict[str, Any]:
+    """All refresh/plan figures for one N."""
+    engine = EngineConfig(create_throttle_seconds=0)
+    with SandboxServer(engine=engine) as sandbox:
+        t0 = time.perf_counter()
+        seeded = seed(sandbox, n)
+        seed_s = time.perf_counter() - t0
+        asyncio.run(timed_refresh(sandbox, seeded, concurrency))  # warm-up: TLS, imports, caches
+        if latency_ms > 0:
+            sandbox.set_faults(latency=[{"ms": latency_ms}])
+        wall, observed, sent = asyncio.run(timed_refresh(sandbox, seeded, concurrency))
+        bound = sent * latency_ms / 1000.0 / concurrency
+        row: dict[str, Any] = {
+            "n": n, "pending_changes": seeded.pending, "seed_seconds": round(seed_s, 3),
+            "requests": sent, "requests_counted_by_refresh": observed.requests,
+            "requests_per_enrollment": round(sent / n, 4),
+            "minimum_requests": len(observed.contracts) + seeded.pending,
+            "refresh_seconds": round(wall, 3), "lower_bound_seconds": round(bound, 3),
+            "ratio": round(wall / bound, 3) if bound else None,
+        }
+        if serial:
+            wall1, _, sent1 = asyncio.run(timed_refresh(sandbox, seeded, 1))
+            row["serial_seconds"] = round(wall1, 3)
+            row["speedup"] = round(wall1 / wall, 2) if wall else None
+        row["plan_cpu_seconds"] = round(plan_cpu(seeded, observed), 4)
+        row["peak_rss_mb"] = round(peak_rss_mb(), 1)
+        return row
+
+
+def growth(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """How each figure grows from the smallest to the largest N."""
+    if len(rows) < 2:
+        return {}
+    a, b = rows[0], rows[-1]
+    keys = ["requests", "requests_per_enrollment", "refresh_seconds", "plan_cpu_seconds", "ratio"]
+    return {"from_n": a["n"], "to_n": b["n"], "n_factor": round(b["n"] / a["n"], 2),
+            **{k: round(b[k] / a[k], 2) for k in keys if a.get(k) and b.get(k) is not None}}
+
+
+COLUMNS = ["n", "pending_changes", "requests", "requests_per_enrollment", "minimum_requests", "refresh_seconds",
+           "lower_bound_seconds", "ratio", "serial_seconds", "speedup", "plan_cpu_seconds", "peak_rss_mb"]
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    widths = {c: max(len(c), *(len(str(r.get(c, "-"))) for r in rows)) for c in COLUMNS}
+    lines = ["  ".join(c.rjust(widths[c]) for c in COLUMNS)]
+    lines += ["  ".join(str(r.get(c, "-")).rjust(widths[c]) for c in COLUMNS) for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100,500,1000")
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--quick", action="store_true", help="N=100 only")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "latest.json")
+    args = parser.parse_args(argv)
+    sizes = [100] if args.quick else [int(s) for s in args.sizes.split(",") if s.strip()]
+    started = time.perf_counter()
+    rows = [bench_size(n, args.latency_ms, args.concurrency) for n in sizes]
+    result = {"latency_ms": args.latency_ms, "concurrency": args.concurrency, "python": platform.python_version(),
+              "rows": rows, "growth": growth(rows), "total_seconds": round(time.perf_counter() - started, 1),
+              "targets": {"ratio": "<= 1.3", "speedup": ">= 8", "plan_cpu_seconds_n1000": "< 1",
+                          "peak_rss_mb_n1000": "< 300"}}
+    sys.stdout.write(table(rows) + "\n")
+    if result["growth"]:
+        sys.stdout.write(f"growth: {json.dumps(result['growth'])}\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    sys.stdout.write(f"wrote {args.out} in {result['total_seconds']} s\n")
+    return 0
+
+
+__all__ = ["Seeded", "bench_size", "growth", "make_spec", "seed", "timed_refresh"]
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,36 @@
+"""Keeps benchmarks/run.py from rotting: seed five enrollments and refresh them (no latency, not timed)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from reconciler.sandbox.engine import EngineConfig
+from reconciler.sandbox.testing import SandboxServer
+
+RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("benchmarks_run", RUN)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_seed_and_refresh_five_enrollments_use_the_minimum_requests() -> None:
+    bench = _load()
+    with SandboxServer(engine=EngineConfig(create_throttle_seconds=0)) as sandbox:
+        seeded = bench.seed(sandbox, 5)
+        assert len(seeded.desired) == 5 and seeded.pending == 2  # every third keeps its change
+        _, observed, sent = asyncio.run(bench.timed_refresh(sandbox, seeded, 4))
+    assert set(observed.bound) == {d.name for d in seeded.desired}
+    pending = sum(len(o.changes) for o in observed.bound.values())
+    assert pending == seeded.pending
+    # One list call for the one contract plus one change read per pending change.
+    assert sent == 1 + seeded.pending
