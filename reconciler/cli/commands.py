@@ -29,3 +29,11 @@ ALL.append(apply)
 from reconciler.cli.sandbox_sign_cmd import sandbox_sign  # noqa: E402
 
 ALL.append(sandbox_sign)
+
+from reconciler.cli.challenges_cmd import challenges  # noqa: E402
+
+ALL.append(challenges)
+
+from reconciler.cli.csr_cmd import csr  # noqa: E402
+
+ALL.append(csr)

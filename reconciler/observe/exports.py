@@ -1,0 +1,100 @@
+"""Exports for people who publish DV challenges or sign third-party CSRs by hand.
+
+Challenges come live from the enrollment's pending change in CPS; when CPS cannot be read (or
+has no pending change) the challenge ledger apply wrote under ``state/challenges/`` is the
+fallback, so what was last published stays visible offline.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.apply.dv_step import challenge_records
+from reconciler.apply.publishers.base import DNS_01, ChallengeRecord
+from reconciler.apply.publishers.ledger import ChallengeLedger
+from reconciler.cps.client import CpsClient
+from reconciler.errors import ReconcileError
+from reconciler.state.model import StateEntry
+
+HTTP_01 = "http-01"
+FORMATS = ("table", "json", "zone")
+
+
+class NothingPending(ReconcileError):
+    """The enrollment has no pending change offering what was asked for."""
+
+
+@dataclass(frozen=True)
+class ChallengeExport:
+    """Challenges of one enrollment and where they were read from (``cps`` or ``ledger``)."""
+
+    name: str
+    source: str
+    change_id: int | None
+    records: tuple[ChallengeRecord, ...]
+
+
+async def pending_change(client: CpsClient, entry: StateEntry) -> tuple[int, int] | None:
+    """(enrollment id, change id) of the enrollment's current pending change, read live."""
+    if entry.enrollment_id is None:
+        return None
+    enrollment = await client.get_enrollment(entry.enrollment_id)
+    ids = enrollment.pending_change_ids
+    return (entry.enrollment_id, ids[-1]) if ids else None
+
+
+async def live_challenges(client: CpsClient, name: str, entry: StateEntry) -> ChallengeExport | None:
+    """Both dns-01 and http-01 challenges still pending on the change, or None without a change."""
+    found = await pending_change(client, entry)
+    if found is None:
+        return None
+    eid, cid = found
+    challenges = await client.get_dv_challenges(eid, cid)
+    records = challenge_records(name, challenges, DNS_01) + challenge_records(name, challenges, HTTP_01)
+    return ChallengeExport(name=name, source="cps", change_id=cid, records=tuple(records))
+
+
+def ledger_challenges(state_dir: Path, name: str) -> ChallengeExport | None:
+    """What apply last recorded for ``name`` (None when it never published anything)."""
+    entry = ChallengeLedger(state_dir / "challenges", name).read()
+    if entry is None:
+        return None
+    return ChallengeExport(name=name, source="ledger", change_id=entry.change_id, records=entry.records)
+
+
+def render_challenges(export: ChallengeExport, fmt: str, ttl: int = 60) -> str:
+    """``json`` (a list of records), ``zone`` (TXT lines for dns-01) or ``table`` for people."""
+    if fmt == "json":
+        return json.dumps({"enrollment": export.name, "source": export.source, "change_id": export.change_id,
+                           "challenges": [r.to_data() for r in export.records]}, indent=2) + "\n"
+    if fmt == "zone":
+        lines = [f"; {export.name} change {export.change_id} (from {export.source})"]
+        lines += [f'{r.record_name} {ttl} IN TXT "{r.value}"' for r in export.records if r.type == DNS_01]
+        return "\n".join(lines) + "\n"
+    rows = [("DOMAIN", "TYPE", "WHERE", "VALUE")]
+    rows += [(r.domain, r.type, r.record_name or r.path, r.value) for r in export.records]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    out = [f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}" for row in rows]
+    return "\n".join(out) + "\n"
+
+
+async def export_csrs(client: CpsClient, name: str, entry: StateEntry, out_dir: Path) -> list[Path]:
+    """Write ``<name>.<rsa|ecdsa>.csr.pem`` for each CSR of the pending change; the paths written."""
+    found = await pending_change(client, entry)
+    if found is None:
+        raise NothingPending(f"{name}: no pending change in CPS, so no CSR to sign")
+    eid, cid = found
+    csrs = await client.get_third_party_csrs(eid, cid)
+    if not csrs.csrs:
+        raise NothingPending(f"{name}: change {cid} offers no CSR (yet)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for csr in csrs.csrs:
+        algorithm = (csr.key_algorithm or "rsa").lower()
+        path = out_dir / f"{name}.{algorithm}.csr.pem"
+        text = csr.csr if csr.csr.endswith("\n") else csr.csr + "\n"
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
