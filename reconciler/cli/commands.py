@@ -37,3 +37,7 @@ ALL.append(challenges)
 from reconciler.cli.csr_cmd import csr  # noqa: E402
 
 ALL.append(csr)
+
+from reconciler.cli.status_cmd import status  # noqa: E402
+
+ALL.append(status)
