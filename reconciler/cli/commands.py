@@ -41,3 +41,7 @@ ALL.append(csr)
 from reconciler.cli.status_cmd import status  # noqa: E402
 
 ALL.append(status)
+
+from reconciler.cli.import_cmd import import_  # noqa: E402
+
+ALL.append(import_)
