@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import platform
 import resource
 import sys
 import time
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from reconciler.cps.client import CpsClient  # noqa: E402
+from reconciler.cps.credentials import Credentials  # noqa: E402
 from reconciler.cps.mapping import cps_view, spec_to_wire  # noqa: E402
 from reconciler.plan.inputs import Desired, Observed  # noqa: E402
 from reconciler.plan.planner import PlanOptions, make_plan  # noqa: E402
@@ -90,7 +93,35 @@ def seed(sandbox: SandboxServer, n: int) -> Seeded:
     return Seeded(desired=desired, state=State(entries=entries), pending=pending)
 
 
-async def timed_refresh(sandbox: SandboxServer, seeded: Seeded, concurrency: int) -> tuple[float, Observed, int]:
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a sandbox answers (picklable, so the sandbox can run in another process)."""
+
+    base_url: str
+    credentials: Credentials
+    ca_bundle: str
+
+
+def _serve(n: int, conn: Connection) -> None:
+    """Child process: run the sandbox, seed it, report the endpoint, then obey latency/stop commands."""
+    with SandboxServer(engine=EngineConfig(create_throttle_seconds=0)) as sandbox:
+        start = time.perf_counter()
+        seeded = seed(sandbox, n)
+        conn.send((Endpoint(sandbox.base_url, sandbox.credentials, sandbox.ca_bundle), seeded,
+                   time.perf_counter() - start))
+        while True:
+            command, value = conn.recv()
+            if command == "latency":
+                sandbox.clear_faults()
+                if value > 0:
+                    sandbox.set_faults(latency=[{"ms": value}])
+                conn.send("ok")
+            else:
+                break
+        conn.send(peak_rss_mb())
+
+
+async def timed_refresh(sandbox: SandboxServer | Endpoint, seeded: Seeded, concurrency: int) -> tuple[float, Observed, int]:
     """One refresh over HTTPS: wall seconds, the snapshot, requests the client sent."""
     async with CpsClient(sandbox.credentials, base_url=sandbox.base_url, verify=sandbox.ca_bundle,
                          max_in_flight=concurrency, rate_limit=None) as client:
@@ -111,22 +142,24 @@ def plan_cpu(seeded: Seeded, observed: Observed, repeat: int = 3) -> float:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set of this process (benchmark + the in-process sandbox server), MiB."""
+    """Peak resident set of this process, MiB (Linux reports ru_maxrss in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def bench_size(n: int, latency_ms: float, concurrency: int, serial: bool = True) -> dict[str, Any]:
-    """All refresh/plan figures for one N."""
-    engine = EngineConfig(create_throttle_seconds=0)
-    with SandboxServer(engine=engine) as sandbox:
-        t0 = time.perf_counter()
-        seeded = seed(sandbox, n)
-        seed_s = time.perf_counter() - t0
-        asyncio.run(timed_refresh(sandbox, seeded, concurrency))  # warm-up: TLS, imports, caches
-        if latency_ms > 0:
-            sandbox.set_faults(latency=[{"ms": latency_ms}])
-        wall, observed, sent = asyncio.run(timed_refresh(sandbox, seeded, concurrency))
+    """All refresh/plan figures for one N. The sandbox runs in its own process (its own GIL)."""
+    ours, theirs = multiprocessing.Pipe()
+    child = multiprocessing.get_context("spawn").Process(target=_serve, args=(n, theirs), daemon=True)
+    child.start()
+    try:
+        endpoint, seeded, seed_s = ours.recv()
+        asyncio.run(timed_refresh(endpoint, seeded, concurrency))  # warm-up: TLS, imports, caches
+        ours.send(("latency", latency_ms))
+        ours.recv()
+        wall, observed, sent = asyncio.run(timed_refresh(endpoint, seeded, concurrency))
         bound = sent * latency_ms / 1000.0 / concurrency
+        # Change reads need the list first: at least one round trip, then ceil(pending / C) more.
+        path_bound = latency_ms / 1000.0 * (1 + -(-seeded.pending // concurrency))
         row: dict[str, Any] = {
             "n": n, "pending_changes": seeded.pending, "seed_seconds": round(seed_s, 3),
             "requests": sent, "requests_counted_by_refresh": observed.requests,
@@ -134,14 +167,22 @@ def bench_size(n: int, latency_ms: float, concurrency: int, serial: bool = True)
             "minimum_requests": len(observed.contracts) + seeded.pending,
             "refresh_seconds": round(wall, 3), "lower_bound_seconds": round(bound, 3),
             "ratio": round(wall / bound, 3) if bound else None,
+            "path_bound_seconds": round(path_bound, 3),
+            "path_ratio": round(wall / path_bound, 3) if path_bound else None,
         }
         if serial:
-            wall1, _, sent1 = asyncio.run(timed_refresh(sandbox, seeded, 1))
+            wall1, _, _ = asyncio.run(timed_refresh(endpoint, seeded, 1))
             row["serial_seconds"] = round(wall1, 3)
             row["speedup"] = round(wall1 / wall, 2) if wall else None
         row["plan_cpu_seconds"] = round(plan_cpu(seeded, observed), 4)
         row["peak_rss_mb"] = round(peak_rss_mb(), 1)
+        ours.send(("stop", 0))
+        row["sandbox_peak_rss_mb"] = round(ours.recv(), 1)
         return row
+    finally:
+        child.join(timeout=30)
+        if child.is_alive():
+            child.kill()
 
 
 def growth(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -149,13 +190,14 @@ def growth(rows: list[dict[str, Any]]) -> dict[str, Any]:
     if len(rows) < 2:
         return {}
     a, b = rows[0], rows[-1]
-    keys = ["requests", "requests_per_enrollment", "refresh_seconds", "plan_cpu_seconds", "ratio"]
+    keys = ["requests", "requests_per_enrollment", "refresh_seconds", "plan_cpu_seconds", "ratio", "peak_rss_mb"]
     return {"from_n": a["n"], "to_n": b["n"], "n_factor": round(b["n"] / a["n"], 2),
             **{k: round(b[k] / a[k], 2) for k in keys if a.get(k) and b.get(k) is not None}}
 
 
 COLUMNS = ["n", "pending_changes", "requests", "requests_per_enrollment", "minimum_requests", "refresh_seconds",
-           "lower_bound_seconds", "ratio", "serial_seconds", "speedup", "plan_cpu_seconds", "peak_rss_mb"]
+           "lower_bound_seconds", "ratio", "path_bound_seconds", "path_ratio", "serial_seconds", "speedup", "plan_cpu_seconds", "peak_rss_mb",
+           "sandbox_peak_rss_mb"]
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -189,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["Seeded", "bench_size", "growth", "make_spec", "seed", "timed_refresh"]
+__all__ = ["Endpoint", "Seeded", "bench_size", "growth", "make_spec", "seed", "timed_refresh"]
 
 if __name__ == "__main__":
     raise SystemExit(main())
