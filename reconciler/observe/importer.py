@@ -21,9 +21,14 @@ from reconciler.cps.models import Enrollment
 from reconciler.spec.loader import AnySpec, load_specs
 from reconciler.state.model import State, StateEntry
 
-# Tool-only fields CPS knows nothing about: written only when not their default, so that the
-# team's reconcile.yaml defaults (publisher, hooks...) still apply to imported specs.
-_TOOL_ONLY = ("validation", "prevent_destroy", "wait_for_deployment", "signer", "certificates")
+# Fields CPS stores (the comparable view); every other field is tool-only and is written only
+# when the import set it, so the team's reconcile.yaml defaults (publisher, hooks, signer,
+# auto-approved warnings...) still apply to imported specs.
+_CPS_FIELDS = frozenset({
+    "name", "type", "contract_id", "common_name", "sans", "secure_network", "sni_only", "geography",
+    "certificate_chain_type", "signature_algorithm", "change_management", "admin_contact", "tech_contact",
+    "organization", "csr", "network_configuration", "exclude_sans", "dual_stack",
+})
 
 
 @dataclass(frozen=True)
@@ -47,10 +52,8 @@ def name_for(common_name: str, enrollment_id: int, taken: set[str]) -> str:
 def spec_document(spec: AnySpec) -> dict[str, Any]:
     """The YAML document for ``spec``: every CPS value, tool-only fields only when set."""
     full = spec.model_dump(mode="json", exclude_none=True)
-    defaults = spec.model_dump(mode="json", exclude_none=True, exclude_unset=True)
-    for key in _TOOL_ONLY:
-        if key in full and key not in defaults:
-            del full[key]
+    given = spec.model_dump(mode="json", exclude_none=True, exclude_unset=True)
+    full = {k: v for k, v in full.items() if k in _CPS_FIELDS or k in given}
     order = ["name", "type", "contract_id", "common_name", "sans"]
     return {**{k: full[k] for k in order if k in full}, **{k: v for k, v in full.items() if k not in order}}
 

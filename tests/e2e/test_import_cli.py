@@ -60,6 +60,9 @@ def test_import_all_then_plan_is_empty_and_an_edit_shows_exactly_itself(
     assert "3 imported" in imported.stdout
     files = sorted(p.name for p in (repo / "specs").glob("*.yaml"))
     assert files == ["api.example.com.yaml", f"www.example.com-{ids[2]}.yaml", "www.example.com.yaml"]
+    written = yaml.safe_load((repo / "specs" / "www.example.com.yaml").read_text())
+    assert written["allow_duplicate_common_name"] is True and set(written["sans"]) == {"a.example.com", "www.example.com"}
+    assert "validation" not in written and "auto_approve_warnings" not in written  # left to defaults
     entries = StateStore(repo / "state" / "reconcile-state.json").read().entries
     assert {e.enrollment_id for e in entries.values()} == set(ids)
     plan = run(repo, "plan", "--detailed-exitcode")
