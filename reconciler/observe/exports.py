@@ -15,7 +15,7 @@ from reconciler.apply.dv_step import challenge_records
 from reconciler.apply.publishers.base import DNS_01, ChallengeRecord
 from reconciler.apply.publishers.ledger import ChallengeLedger
 from reconciler.cps.client import CpsClient
-from reconciler.errors import ReconcileError
+from reconciler.errors import NotFound, ReconcileError
 from reconciler.state.model import StateEntry
 
 HTTP_01 = "http-01"
@@ -51,7 +51,10 @@ async def live_challenges(client: CpsClient, name: str, entry: StateEntry) -> Ch
     if found is None:
         return None
     eid, cid = found
-    challenges = await client.get_dv_challenges(eid, cid)
+    try:
+        challenges = await client.get_dv_challenges(eid, cid)
+    except NotFound:  # CPS answers 404 when the change does not wait for DV validation
+        return None
     records = challenge_records(name, challenges, DNS_01) + challenge_records(name, challenges, HTTP_01)
     return ChallengeExport(name=name, source="cps", change_id=cid, records=tuple(records))
 
@@ -86,7 +89,10 @@ async def export_csrs(client: CpsClient, name: str, entry: StateEntry, out_dir: 
     if found is None:
         raise NothingPending(f"{name}: no pending change in CPS, so no CSR to sign")
     eid, cid = found
-    csrs = await client.get_third_party_csrs(eid, cid)
+    try:
+        csrs = await client.get_third_party_csrs(eid, cid)
+    except NotFound:  # CPS answers 404 when the change does not wait for a CSR to be signed
+        raise NothingPending(f"{name}: change {cid} does not wait for a signed certificate") from None
     if not csrs.csrs:
         raise NothingPending(f"{name}: change {cid} offers no CSR (yet)")
     out_dir.mkdir(parents=True, exist_ok=True)
