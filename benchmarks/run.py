@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.apply_bench import bench_apply  # noqa: E402
 from reconciler.cps.client import CpsClient  # noqa: E402
 from reconciler.cps.credentials import Credentials  # noqa: E402
 from reconciler.cps.mapping import cps_view, spec_to_wire  # noqa: E402
@@ -213,18 +214,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--quick", action="store_true", help="N=100 only")
+    parser.add_argument("--apply-n", type=int, default=100, help="new DV enrollments to apply (0 skips)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "latest.json")
     args = parser.parse_args(argv)
     sizes = [100] if args.quick else [int(s) for s in args.sizes.split(",") if s.strip()]
     started = time.perf_counter()
     rows = [bench_size(n, args.latency_ms, args.concurrency) for n in sizes]
-    result = {"latency_ms": args.latency_ms, "concurrency": args.concurrency, "python": platform.python_version(),
+    applied = bench_apply(args.apply_n, latency_ms=args.latency_ms) if args.apply_n > 0 else None
+    result = {"latency_ms": args.latency_ms, "apply": applied, "concurrency": args.concurrency, "python": platform.python_version(),
               "rows": rows, "growth": growth(rows), "total_seconds": round(time.perf_counter() - started, 1),
               "targets": {"ratio": "<= 1.3", "speedup": ">= 8", "plan_cpu_seconds_n1000": "< 1",
-                          "peak_rss_mb_n1000": "< 300"}}
+                          "peak_rss_mb_n1000": "< 300",
+                          "apply_ratio": "<= 1.5"}}
     sys.stdout.write(table(rows) + "\n")
     if result["growth"]:
         sys.stdout.write(f"growth: {json.dumps(result['growth'])}\n")
+    if applied is not None:
+        sys.stdout.write(f"apply: {json.dumps(applied)}\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     sys.stdout.write(f"wrote {args.out} in {result['total_seconds']} s\n")
