@@ -7,7 +7,6 @@ import os
 import ssl
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -19,16 +18,14 @@ from reconciler.apply.progress import make_progress
 from reconciler.apply.publishers import PublisherFactory
 from reconciler.apply.runner import ApplyRun, run_apply
 from reconciler.cli.context import GlobalOptions
+from reconciler.cli.project import load_project, plan_options
 from reconciler.cli.wiring import CA_BUNDLE_ENV, LocalSandboxClient, credentials_for, open_client
-from reconciler.config import Config, load_config
+from reconciler.config import Config
 from reconciler.cps.auth import EdgeGridAuth
 from reconciler.cps.client import CpsClient
 from reconciler.errors import ConfigError
 from reconciler.plan.model import Plan
-from reconciler.plan.planner import PlanOptions
 from reconciler.plan.render import render
-from reconciler.plan.safety import Thresholds
-from reconciler.spec.loader import load_specs
 from reconciler.state.store import StateStore
 
 POLL_ENV = "RECONCILE_POLL_INTERVAL"
@@ -118,14 +115,10 @@ def apply(opts: GlobalOptions, planfile: Path | None, auto_approve: bool, target
     stale one. Exit codes: 0 done, 1 error, 3 some enrollment waits on a person (DV challenges
     to publish, a certificate to sign, warnings or change management to acknowledge).
     """
-    config = load_config(opts.config_path)
-    specs = load_specs(config)
-    for notice in specs.notices:
-        click.echo(f"note: {notice}", err=True)
+    config, specs = load_project(opts)
     store = StateStore(config.state_path)
-    plan_options = PlanOptions(targets=targets, allow_delete=allow_delete, force=force,
-                               cancel_pending=cancel_pending, thresholds=Thresholds.from_config(config.safety),
-                               now=datetime.now(UTC).isoformat(timespec="seconds"))
+    options = plan_options(config, targets=targets, allow_delete=allow_delete, force=force,
+                           cancel_pending=cancel_pending)
     apply_options = ApplyOptions(parallelism=parallelism or config.parallelism, timeout=timeout, no_wait=no_wait,
                                  poll=poll_policy(opts))
 
@@ -149,7 +142,7 @@ def apply(opts: GlobalOptions, planfile: Path | None, auto_approve: bool, target
                                               run_id=os.urandom(8).hex(),
                                               edgedns_client=edgedns_factory(opts, config, client, opened))
                 return await run_apply(config=config, specs=specs, store=store, client=client,
-                                       plan_file=planfile, plan_options=plan_options, apply_options=apply_options,
+                                       plan_file=planfile, plan_options=options, apply_options=apply_options,
                                        show=show, confirm=confirm, report=report, publishers=publishers,
                                        run_id=publishers.run_id)
             finally:

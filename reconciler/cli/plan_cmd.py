@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from reconciler.cli import exit_codes
 from reconciler.cli.context import GlobalOptions
+from reconciler.cli.project import load_project, plan_options
 from reconciler.cli.wiring import open_client
-from reconciler.config import Config, load_config
+from reconciler.config import Config
 from reconciler.plan.pipeline import PlanResult, build_plan
 from reconciler.plan.planner import PlanOptions
 from reconciler.plan.render import FORMATS, render
-from reconciler.plan.safety import Thresholds
 from reconciler.plan.saved import save_plan
-from reconciler.spec.loader import LoadedSpecs, load_specs
+from reconciler.spec.loader import LoadedSpecs
 from reconciler.state.model import State
 from reconciler.state.store import StateStore
 
@@ -54,14 +53,10 @@ def plan(opts: GlobalOptions, out: Path | None, fmt: str, targets: tuple[str, ..
     Exit codes with --detailed-exitcode: 0 no changes, 1 error, 2 changes present (blocked
     actions count as changes; changes that only wait on CPS do not).
     """
-    config = load_config(opts.config_path)
-    specs = load_specs(config)
-    for notice in specs.notices:
-        click.echo(f"note: {notice}", err=True)
+    config, specs = load_project(opts)
     state = StateStore(config.state_path).read()
-    options = PlanOptions(targets=targets, allow_delete=allow_delete, force=force, cancel_pending=cancel_pending,
-                          thresholds=Thresholds.from_config(config.safety),
-                          now=datetime.now(UTC).isoformat(timespec="seconds"))
+    options = plan_options(config, targets=targets, allow_delete=allow_delete, force=force,
+                           cancel_pending=cancel_pending)
     do_refresh = refresh and not no_refresh
     if not do_refresh:
         click.secho("Planning WITHOUT refreshing from CPS: changes made outside reconciler and workflow "
