@@ -21,6 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from reconciler.apply.shell import run_shell
 from reconciler.errors import CertificateMismatch, PublisherError
+from reconciler.x509names import dns_sans
 
 KEY_ALGORITHMS = ("rsa", "ecdsa")
 
@@ -49,22 +50,17 @@ def pem_fingerprint(pem: str) -> str:
 
 def csr_names(csr: x509.CertificateSigningRequest) -> list[str]:
     """CN followed by the DNS SANs of a CSR, lower-cased, without duplicates."""
-    names = [str(a.value) for a in csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-    try:
-        ext = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-        names += ext.value.get_values_for_type(x509.DNSName)
-    except x509.ExtensionNotFound:
-        pass
-    return list(dict.fromkeys(n.lower() for n in names))
+    names = [str(a.value).lower() for a in csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    return list(dict.fromkeys([*names, *dns_sans(csr)]))
 
 
 def _cert_names(cert: x509.Certificate) -> set[str]:
     try:
-        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-        return {n.lower() for n in ext.value.get_values_for_type(x509.DNSName)}
+        cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
         # Only a certificate without SANs falls back to its CN, as TLS clients do.
         return {str(a.value).lower() for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)}
+    return set(dns_sans(cert))
 
 
 def _spki(key: object) -> bytes:

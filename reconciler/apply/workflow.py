@@ -30,6 +30,7 @@ from reconciler.apply.upload_step import THIRD_PARTY, UploadStep
 from reconciler.cps.models import Change, Deployment
 from reconciler.errors import NotFound
 from reconciler.spec.models import DvEnrollmentSpec, ThirdPartyEnrollmentSpec
+from reconciler.x509names import dns_sans
 
 # Inputs in the order a change can offer them; warnings first so that a held change moves.
 _ORDER = {PRE_WARNINGS: 0, LETS_ENCRYPT: 1, THIRD_PARTY: 1, POST_WARNINGS: 2, CHANGE_MANAGEMENT: 3}
@@ -44,12 +45,7 @@ def _is_deploying(change: Change) -> bool:
 
 
 def _names(pem: str) -> set[str]:
-    cert = x509.load_pem_x509_certificate(pem.encode())
-    try:
-        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-        return {n.lower() for n in ext.value.get_values_for_type(x509.DNSName)}
-    except x509.ExtensionNotFound:
-        return set()
+    return set(dns_sans(x509.load_pem_x509_certificate(pem.encode())))
 
 
 class EnrollmentWorkflow:

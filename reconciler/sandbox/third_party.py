@@ -23,6 +23,7 @@ from reconciler.sandbox.ca import key_pem_of
 from reconciler.sandbox.enrollment_rules import all_names
 from reconciler.sandbox.problems import ApiProblem, bad_request
 from reconciler.sandbox.store import iso
+from reconciler.x509names import dns_sans
 
 Json = dict[str, Any]
 
@@ -96,11 +97,7 @@ def _load_pems(text: str | None, what: str) -> list[x509.Certificate]:
 
 
 def _names_of(cert: x509.Certificate) -> set[str]:
-    try:
-        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except x509.ExtensionNotFound:
-        return set()
-    return {name.lower() for name in ext.value.get_values_for_type(x509.DNSName)}
+    return set(dns_sans(cert))
 
 
 def signature_algorithm(cert: x509.Certificate) -> str | None:

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from reconciler.spec.findings import NOTICE_WAITING, Finding
 from reconciler.spec.models import CertificateFiles, ThirdPartyEnrollmentSpec
+from reconciler.x509names import dns_sans
 
 __all__ = ["check_certificate_files", "resolve_inside"]
 
@@ -54,11 +55,7 @@ def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> str | None:
 
 
 def _names_of(cert: x509.Certificate) -> set[str]:
-    try:
-        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except x509.ExtensionNotFound:
-        return set()
-    return {name.lower() for name in ext.value.get_values_for_type(x509.DNSName)}
+    return set(dns_sans(cert))
 
 
 def _check_pair(spec: ThirdPartyEnrollmentSpec, key: str, files: CertificateFiles, root: Path) -> list[Finding]:

@@ -1,0 +1,17 @@
+"""The host names an X.509 certificate or CSR carries: one reading for every room that checks them
+(the sandbox verifying an upload, validate checking certificate files, apply checking before upload
+and after deployment)."""
+
+from __future__ import annotations
+
+from cryptography import x509
+
+
+def dns_sans(item: x509.Certificate | x509.CertificateSigningRequest) -> list[str]:
+    """DNS names of the SubjectAlternativeName extension, lower-cased, in order, without duplicates;
+    ``[]`` when there is no such extension."""
+    try:
+        ext = item.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return []
+    return list(dict.fromkeys(name.lower() for name in ext.value.get_values_for_type(x509.DNSName)))
