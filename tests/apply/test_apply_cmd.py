@@ -16,8 +16,8 @@ from cryptography import x509
 from reconciler.apply.thirdparty import check_certificate
 from reconciler.cli.main import cli
 from reconciler.state.store import StateStore
+from tests.observe.rig import make_repo
 
-from .sandbox_rig import ORG, PERSON
 from .test_thirdparty import make_csr
 
 HOOK = f"{sys.executable} -c \"import os; open('published.txt', 'a').write(os.environ['RECONCILE_DOMAIN'] + '\\n')\""
@@ -26,14 +26,7 @@ SIGN = f"{sys.executable} -m reconciler sandbox-sign"
 
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("RECONCILE_SANDBOX_SPEED", "20000")
-    monkeypatch.setenv("RECONCILE_POLL_INTERVAL", "0.02")
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "reconcile.yaml").write_text(yaml.safe_dump({
-        "default_contract": "ctr_1-CLI",
-        "defaults": {"admin_contact": PERSON, "tech_contact": PERSON, "organization": ORG}}))
-    (tmp_path / "specs").mkdir()
-    return tmp_path
+    return make_repo(tmp_path, monkeypatch)
 
 
 def spec(root: Path, name: str, **extra: Any) -> None:

@@ -10,10 +10,9 @@ import yaml
 from click.testing import CliRunner, Result
 
 from reconciler.cli.main import cli
+from tests.apply.sandbox_rig import ORG, PERSON
 
-PERSON = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "phone": "+1 555 0100"}
-ORG = {"name": "Example Org", "phone": "+1 555 0100", "address_line_one": "1 Main St", "city": "Cambridge",
-       "region": "MA", "postal_code": "02142", "country_code": "US"}
+__all__ = ["ORG", "PERSON", "make_repo", "run", "write_spec"]
 
 
 def make_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
