@@ -9,6 +9,7 @@ import pytest
 
 from reconciler.cps.client import CpsClient
 from reconciler.sandbox.testing import SandboxServer
+from tests.secretscan import SecretScan
 
 
 @pytest.fixture
@@ -32,3 +33,14 @@ async def sandbox_client(sandbox_server: Any) -> AsyncIterator[CpsClient]:
     async with CpsClient(sandbox_server.credentials, base_url=sandbox_server.base_url,
                          verify=sandbox_server.ca_bundle) as client:
         yield client
+
+
+@pytest.fixture
+def secret_scan() -> Iterator[SecretScan]:
+    """Opt-in credential-leak check (tests/secretscan.py): register secrets and artefacts, e.g.
+    ``secret_scan.add_secrets(server.credentials); secret_scan.add_path(repo);
+    secret_scan.add_text("stderr", run.stderr)``; it asserts at teardown unless ``check()`` ran."""
+    scan = SecretScan()
+    yield scan
+    if scan.secrets and not scan.checked:
+        scan.check()
