@@ -7,12 +7,19 @@ does one thing to them:
   ``Retry-After`` header when ``retry_after`` is set);
 - ``drop``: close the connection without any answer;
 - ``truncate``: run the request, then send only the first ``keep`` bytes of its JSON body (as a
-  complete HTTP message, so the client sees malformed JSON rather than a short read).
+  complete HTTP message, so the client sees malformed JSON rather than a short read);
+- ``timeout``: keep the connection silent for ``hold_ms``, then close it without an answer (a
+  client with a shorter read timeout gives up first).
 
-``phase`` says whether ``status``/``drop`` happen ``before`` the request reaches CPS (nothing
-changed) or ``after`` it was processed (the change happened, the answer is lost): the second is
-what makes a client's "never blindly retry a create" logic testable. ``count`` limits a rule to
-its first N firings; ``probability`` makes it fire at random, from one seeded generator.
+``phase`` says whether ``status``/``drop``/``timeout`` happen ``before`` the request reaches CPS
+(nothing changed) or ``after`` it was processed (the change happened, the answer is lost): the
+second is what makes a client's "never blindly retry a create" logic testable. ``count`` limits a
+rule to its first N firings; ``probability`` makes it fire at random, from one seeded generator.
+
+``path`` is a glob (``*`` also crosses ``/``) or a route template whose ``{placeholders}`` stand
+for exactly one path segment (``/cps/v2/enrollments/{enrollmentId}`` matches an enrollment, not
+its changes). ``tag`` limits a rule to requests carrying the header ``X-Sandbox-Tag: <tag>``, so
+that tests sharing one sandbox can each fault only their own traffic.
 
 ``LatencyRule``s add real-time delay (``ms`` plus uniform ``jitter_ms``); the first matching one
 applies. Latency and faults apply to CPS routes only, never to the ``/_sandbox/`` admin routes.
@@ -22,18 +29,34 @@ from __future__ import annotations
 
 import fnmatch
 import random
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Action = Literal["status", "drop", "truncate"]
+Action = Literal["status", "drop", "truncate", "timeout"]
 Phase = Literal["before", "after"]
-_ACTIONS = ("status", "drop", "truncate")
+_ACTIONS = ("status", "drop", "truncate", "timeout")
 _PHASES = ("before", "after")
+TAG_HEADER = "x-sandbox-tag"
+"""Request header a rule's ``tag`` is matched against."""
+
+_PLACEHOLDER = re.compile(r"\{[^{}/]*\}")
+
+
+def _template(pattern: str) -> re.Pattern[str]:
+    parts = _PLACEHOLDER.split(pattern)
+    return re.compile("[^/]+".join(re.escape(part) for part in parts) + r"\Z")
+
+
+def _path_matches(pattern: str, path: str) -> bool:
+    if _PLACEHOLDER.search(pattern):
+        return _template(pattern).match(path) is not None
+    return fnmatch.fnmatchcase(path, pattern)
 
 
 def _matches(pattern_method: str, pattern_path: str, method: str, path: str) -> bool:
     method_ok = pattern_method in ("*", "") or pattern_method.upper() == method.upper()
-    return method_ok and fnmatch.fnmatchcase(path, pattern_path)
+    return method_ok and _path_matches(pattern_path, path)
 
 
 @dataclass
@@ -47,9 +70,11 @@ class FaultRule:
     retry_after: float | None = None
     detail: str | None = None
     keep: int = 20
+    hold_ms: float = 5000.0
     phase: Phase = "before"
     count: int | None = None
     probability: float = 1.0
+    tag: str | None = None
     fired: int = 0
 
     def __post_init__(self) -> None:
@@ -65,9 +90,17 @@ class FaultRule:
             raise ValueError("fault count must not be negative")
         if self.keep < 0:
             raise ValueError("truncate keep must not be negative")
+        if self.hold_ms < 0:
+            raise ValueError("timeout hold_ms must not be negative")
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, tag: str | None = None) -> bool:
+        if self.tag is not None and self.tag != tag:
+            return False
         return _matches(self.method, self.path, method, path)
+
+    @property
+    def hold_seconds(self) -> float:
+        return self.hold_ms / 1000.0
 
     @property
     def exhausted(self) -> bool:
@@ -132,10 +165,10 @@ class FaultPlan:
                 return (rule.ms + jitter) / 1000.0
         return 0.0
 
-    def pick(self, method: str, path: str, phase: Phase) -> FaultRule | None:
+    def pick(self, method: str, path: str, phase: Phase, tag: str | None = None) -> FaultRule | None:
         """The first rule that matches, has firings left and wins its probability draw; counts it."""
         for rule in self.rules:
-            if rule.exhausted or not rule.matches(method, path):
+            if rule.exhausted or not rule.matches(method, path, tag):
                 continue
             # truncate always acts on the real answer, whatever its phase says.
             rule_phase = "after" if rule.action == "truncate" else rule.phase
