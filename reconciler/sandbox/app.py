@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reconciler.sandbox.admin import ADMIN, admin_routes
 from reconciler.sandbox.config import SandboxConfig
-from reconciler.sandbox.faults import FaultRule
+from reconciler.sandbox.faults import TAG_HEADER, FaultRule
 from reconciler.sandbox.responses import cps_problem, gateway_problem, rate_limited, status_problem
 from reconciler.sandbox.routes import cps_routes, host_of
 from reconciler.sandbox.runtime import SandboxRuntime, iso
@@ -101,16 +101,19 @@ class Gateway:
             "method": method, "path": path, "query": (scope.get("query_string") or b"").decode("latin-1"),
             "status": None, "time": datetime.now(UTC).isoformat(), "virtualTime": iso(runtime.now()),
             "fault": None, "requestId": f"{runtime.counters['requests'] + 1:08x}",
+            "tag": _header(scope, TAG_HEADER.encode()),
         })
         delay = runtime.faults.delay_seconds(method, path)
         if delay > 0:
             await anyio.sleep(delay)
         host = _header(scope, b"host") or "localhost"
 
-        rule = runtime.faults.pick(method, path, "before")
+        rule = runtime.faults.pick(method, path, "before", entry["tag"])
         if rule is not None:
             entry["fault"] = rule.action
-            if rule.action == "drop":
+            if rule.action in ("drop", "timeout"):
+                if rule.action == "timeout":
+                    await anyio.sleep(rule.hold_seconds)
                 await _drop_connection(send)
                 return
             response = _fault_response(rule, host)
@@ -130,7 +133,7 @@ class Gateway:
             await response(scope, receive, send)
             return
 
-        after = runtime.faults.pick(method, path, "after")
+        after = runtime.faults.pick(method, path, "after", entry["tag"])
         if after is None:
             await self.app(scope, _replay(body, receive), _recording(send, entry))
         else:
@@ -147,7 +150,11 @@ class Gateway:
 
         await self.app(scope, _replay(body, receive), keep)
         entry["fault"] = rule.action
-        if rule.action == "drop":
+        # What CPS answered before the fault replaced it: tells a lost write that landed.
+        entry["processedStatus"] = next(m["status"] for m in messages if m["type"] == "http.response.start")
+        if rule.action in ("drop", "timeout"):
+            if rule.action == "timeout":
+                await anyio.sleep(rule.hold_seconds)
             await _drop_connection(send)
             return
         if rule.action == "status":
