@@ -24,6 +24,25 @@ def test_rule_matches_method_and_path_glob() -> None:
     assert not rule.matches("GET", "/cps/v2/enrollments")
 
 
+def test_route_template_placeholders_match_exactly_one_segment() -> None:
+    enrollment = FaultRule(path="/cps/v2/enrollments/{enrollmentId}")
+    assert enrollment.matches("GET", "/cps/v2/enrollments/10000")
+    assert not enrollment.matches("GET", "/cps/v2/enrollments/10000/changes/7")
+    assert not enrollment.matches("GET", "/cps/v2/enrollments")
+    change = FaultRule(path="/cps/v2/enrollments/{enrollmentId}/changes/{changeId}")
+    assert change.matches("GET", "/cps/v2/enrollments/1/changes/2")
+    assert not change.matches("GET", "/cps/v2/enrollments/1/changes/2/input/info/third-party-csr")
+    assert FaultRule(path="/cps/v2/enrollments/*").matches("GET", "/cps/v2/enrollments/1/changes/2")  # glob
+
+
+def test_tag_limits_a_rule_to_requests_carrying_it() -> None:
+    plan = FaultPlan([FaultRule(status=503, tag="cell-1")])
+    assert plan.pick("GET", "/x", "before") is None
+    assert plan.pick("GET", "/x", "before", "cell-2") is None
+    assert plan.pick("GET", "/x", "before", "cell-1") is not None
+    assert FaultPlan([FaultRule(status=503)]).pick("GET", "/x", "before", "any-tag") is not None
+
+
 def test_count_limits_firings_to_the_first_n_matches() -> None:
     plan = FaultPlan([FaultRule(status=503, count=2, path="/a")])
     fired = [plan.pick("GET", "/a", "before") is not None for _ in range(4)]
@@ -81,6 +100,7 @@ def test_admin_body_adds_rules_and_new_latency_wins() -> None:
     {"rules": [{"probability": 2}]},
     {"rules": [{"status": 42}]},
     {"rules": [{"count": -1}]},
+    {"rules": [{"action": "timeout", "hold_ms": -1}]},
     {"rules": [{"bogus": 1}]},
     {"latency": [{"ms": -5}]},
     {"latency": [{"speed": 5}]},
@@ -159,8 +179,35 @@ async def test_after_phase_faults_lose_the_answer_but_not_the_change(app: Sandbo
             await client.post(LIST, params={"contractId": "1-A"}, headers=CREATE, content=json.dumps(dv_body()))
         failed = await client.post(LIST, params={"contractId": "1-B"}, headers=CREATE, content=json.dumps(dv_body()))
     assert failed.status_code == 500
+    assert [r.get("processedStatus") for r in app.runtime.requests] == [202, 202]
     assert len(app.runtime.engine.list_enrollments("1-A")) == 1
     assert len(app.runtime.engine.list_enrollments("1-B")) == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("phase,created", [("before", 0), ("after", 1)])
+async def test_timeout_fault_holds_then_hangs_up(app: SandboxApp, phase: str, created: int) -> None:
+    await set_faults(app, {"rules": [{"action": "timeout", "hold_ms": 120, "method": "POST", "phase": phase,
+                                      "count": 1}]})
+    async with signed_client(app) as client:
+        started = time.monotonic()
+        with pytest.raises(httpx.TransportError):
+            await client.post(LIST, params={"contractId": "1-A"}, headers=CREATE, content=json.dumps(dv_body()))
+        assert time.monotonic() - started >= 0.12
+    assert len(app.runtime.engine.list_enrollments("1-A")) == created
+    (entry,) = app.runtime.requests
+    assert entry["fault"] == "timeout" and entry["status"] is None
+    assert entry.get("processedStatus") == (202 if phase == "after" else None)
+
+
+@pytest.mark.anyio
+async def test_tagged_rules_fault_only_their_own_traffic_and_the_log_keeps_the_tag(app: SandboxApp) -> None:
+    await set_faults(app, {"rules": [{"path": "/cps/v2/enrollments", "status": 503, "tag": "mine"}]})
+    async with signed_client(app) as client:
+        other = await client.get(LIST, params={"contractId": "1-A"}, headers={**ACCEPT, "X-Sandbox-Tag": "theirs"})
+        mine = await client.get(LIST, params={"contractId": "1-A"}, headers={**ACCEPT, "X-Sandbox-Tag": "mine"})
+    assert (other.status_code, mine.status_code) == (200, 503)
+    assert [(r["tag"], r["status"]) for r in app.runtime.requests] == [("theirs", 200), ("mine", 503)]
 
 
 @pytest.mark.anyio
