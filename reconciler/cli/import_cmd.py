@@ -26,13 +26,16 @@ async def _fetch(opts: GlobalOptions, config: Config, contract: str, ids: list[i
 @click.option("--all", "import_all", is_flag=True, help="Import every enrollment of the contract not yet managed.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory for the spec files (default: the specs directory).")
+@click.option("--factor-defaults", is_flag=True,
+              help="Move values all imported enrollments share into reconcile.yaml defaults (needs two or more).")
 @click.pass_obj
 def import_(opts: GlobalOptions, contract: str | None, ids: tuple[int, ...], import_all: bool,
-            out: Path | None) -> None:
+            out: Path | None, factor_defaults: bool) -> None:
     """Write one spec per existing enrollment and bind it in state; the next plan is empty.
 
-    Names come from the common name (collisions get the enrollment id appended). Enrollments
-    already in state are skipped. Nothing is changed in CPS.
+    Names come from the common name (collisions get the enrollment id appended; no file is
+    overwritten). Enrollments already in state, or already described by an unbound spec, are
+    skipped. Nothing is changed in CPS.
     """
     if bool(ids) == import_all:
         raise click.UsageError("give --enrollment-id N (repeatable) or --all, not both")
@@ -44,10 +47,25 @@ def import_(opts: GlobalOptions, contract: str | None, ids: tuple[int, ...], imp
     with store.lock("import"):
         enrollments = asyncio.run(_fetch(opts, config, contract_id, None if import_all else list(ids)))
         state = store.read()
-        imported, skipped = write_specs(enrollments, state, config, contract_id, out or config.specs_dir)
-        store.write(bind(state, config, imported, contract_id))
-    for item in imported:
+        result = write_specs(enrollments, state, config, contract_id, out or config.specs_dir,
+                             factor_defaults=factor_defaults)
+        store.write(bind(state, result.config, result.imported, contract_id))
+    for item in result.imported:
         click.echo(f"imported {item.common_name} (enrollment {item.enrollment_id}) as {item.name}: {item.file}")
-    for eid in skipped:
-        click.echo(f"skipped enrollment {eid}: already managed", err=True)
-    click.echo(f"{len(imported)} imported, {len(skipped)} already managed.")
+    for skip in result.skipped:
+        click.echo(f"skipped enrollment {skip.enrollment_id} ({skip.common_name}): {skip.reason}", err=True)
+    if result.factored:
+        where = result.config.file or "reconcile.yaml"
+        click.echo(f"factored into {where}: {_summary(result.factored)}")
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"{len(result.imported)} imported, {len(result.skipped)} skipped.")
+
+
+def _summary(paths: list[str]) -> str:
+    """``admin_contact (5 fields), geography`` from dotted paths."""
+    groups: dict[str, int] = {}
+    for path in paths:
+        head = path.split(".")[0]
+        groups[head] = groups.get(head, 0) + 1
+    return ", ".join(k if n == 1 and k in paths else f"{k} ({n} field{'s' * (n > 1)})" for k, n in groups.items())
