@@ -35,7 +35,7 @@ def choose(docs: Sequence[tuple[str, Mapping[str, Any]]], config: Config, existi
     harmful = _harmful(candidates, config, existing)
     if harmful:
         notes.append("kept in the specs (as defaults they would change existing specs): "
-                     + ", ".join(dotted(p[1:] if p[0] == "defaults" else p) for p in harmful))
+                     + ", ".join(dotted(p[1:] if p[0] == "defaults" else p) for p in sorted(harmful)))
     accepted = {p: v for p, v in candidates.items() if p not in harmful}
     if not accepted:
         return Factoring(), None
