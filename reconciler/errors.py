@@ -177,3 +177,22 @@ class TransportError(CpsApiError):
     """No usable answer: connection failure, timeout, truncated or malformed body."""
 
     retryable = True
+
+
+class WriteOutcomeUnknown(CpsApiError):
+    """A write was sent and no usable answer came back, so it may or may not have been applied.
+
+    Raised instead of repeating the write blindly: the caller re-reads what the write was meant to
+    change (the change's ``allowedInput``, the enrollment) and only then decides to send it again.
+    """
+
+    retryable = True
+
+    @classmethod
+    def of(cls, error: CpsApiError) -> WriteOutcomeUnknown:
+        return cls(error.method, error.path, error.status, error.problem,
+                   message=f"{_reason(error)}; the write may or may not have been applied")
+
+
+def _reason(error: CpsApiError) -> str:
+    return error.problem.detail or error.problem.title or str(error).removeprefix("CPS ").rsplit(" (", 1)[0]
