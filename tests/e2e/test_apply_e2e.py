@@ -32,6 +32,7 @@ from reconciler.sandbox.engine import EngineConfig
 from reconciler.sandbox.testing import SandboxServer
 from reconciler.spec.loader import load_specs
 from reconciler.state.store import StateStore
+from tests.secretscan import SecretScan, scan_for_secrets, secrets_of
 
 PERSON = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "phone": "+1 555 0100"}
 ORG = {"name": "Example Org", "phone": "+1 555 0100", "address_line_one": "1 Main St", "city": "Cambridge",
@@ -134,12 +135,15 @@ def production_names(server: SandboxServer, eid: int) -> list[set[str]]:
 
 
 def test_dv_hook_and_dual_stack_third_party_deploy_in_one_apply(sandbox_server: SandboxServer,
-                                                                 tmp_path: Path) -> None:
+                                                                 tmp_path: Path, secret_scan: SecretScan) -> None:
     server, repo = sandbox_server, tmp_path / "repo"
+    secret_scan.add_secrets(server.credentials)
+    secret_scan.add_path(repo)  # state, backup, CSRs, certificates, hook output: checked at teardown
     write_repo(repo, "ctr_1-E2E", [dv_hook("www", "www.example.com", ["www.example.com", "example.com"]),
                                    third_party("shop", "shop.example.com")])
     with ClockPump(server, step=1800.0):
         applied = cli(server, repo, "apply", "--auto-approve", "--timeout", "25")
+        secret_scan.add_text("apply", applied.stdout + applied.stderr)
         assert applied.returncode == 0, applied.stdout + applied.stderr
         assert "Apply complete: 2 done." in applied.stdout
         assert "shop: upload certificates" in applied.stderr  # plain progress lines without a TTY
@@ -161,6 +165,7 @@ def test_dv_hook_and_dual_stack_third_party_deploy_in_one_apply(sandbox_server: 
                                                ["www.example.com", "example.com", "api.example.com"]),
                                        third_party("shop", "shop.example.com")])
         again = cli(server, repo, "apply", "--auto-approve", "--timeout", "25")
+        secret_scan.add_text("second apply", again.stdout + again.stderr)
         assert again.returncode == 0, again.stdout + again.stderr
         assert "www: update (spec-changed)" in again.stdout, again.stdout
         published = [line.split()[0] for line in (repo / "published.txt").read_text().splitlines()]
@@ -278,6 +283,8 @@ def _crash_case(server: SandboxServer, root: Path, index: int, boundary: str, na
                and any(f"/enrollments/{i}/" in r["path"] for i in ids)]
     if len(uploads) != (1 if "shop" in names else 0):
         problems.append(f"{len(uploads)} accepted uploads (expected exactly one)")
+    problems += [f"credential leaked: {finding}" for finding in scan_for_secrets(
+        secrets_of(server.credentials), texts=[killed.stdout, killed.stderr, rerun.stdout, rerun.stderr], paths=[repo])]
     return [f"{boundary}: {p}" for p in problems]
 
 
