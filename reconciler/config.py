@@ -114,7 +114,7 @@ def load_config(path: Path | None = None, cwd: Path | None = None) -> Config:
     Raises ``ConfigError`` naming file, line and key for anything unusable.
     """
     from reconciler.spec.hints import describe_validation_error
-    from reconciler.spec.yamlsource import MarkedDict, YamlProblem, load_documents, lookup
+    from reconciler.spec.yamlsource import MarkedDict, YamlProblem, load_documents, lookup, read_source
 
     base = (cwd or Path.cwd()).resolve()
     if path is None:
@@ -131,10 +131,7 @@ def load_config(path: Path | None = None, cwd: Path | None = None) -> Config:
     except ValueError:
         display = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-        docs = load_documents(text, display)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{display}: cannot read: {exc}") from None
+        docs = load_documents(read_source(path), display)
     except YamlProblem as exc:
         where = f"{display}:{exc.line}" if exc.line else display
         raise ConfigError(f"{where}: {exc.message}") from None

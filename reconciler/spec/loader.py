@@ -41,6 +41,8 @@ from reconciler.spec.yamlsource import (
     YamlProblem,
     load_documents,
     lookup,
+    read_source,
+    shorten,
 )
 
 __all__ = ["LoadedSpec", "LoadedSpecs", "SpecReport", "check_specs", "format_path", "load_specs", "spec_hash"]
@@ -132,6 +134,24 @@ def _issue(mark: Mark | None, fallback: str, path: Path_, message: str, severity
     return SpecIssue(mark.file, mark.line, format_path(path), message + note, severity)
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _escapes(found: Path, walked: Path, config: Config) -> SpecIssue | None:
+    """A spec file met while walking a directory must not be a symlink leading out of the repository:
+    reviewers of the repository would see the link, never the spec it points to."""
+    try:
+        target = found.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return SpecIssue(config.relative(found.parent) + "/" + found.name, None, "",
+                         "is a broken or looping symlink")
+    if _inside(target, config.root) or _inside(target, walked.resolve()):
+        return None
+    shown = config.relative(found.parent) + "/" + found.name
+    return SpecIssue(shown, None, "", f"is a symlink to {target}, outside the repository; specs must live in it")
+
+
 def _discover(config: Config, paths: list[Path] | None) -> tuple[list[Path], list[SpecIssue]]:
     roots = paths if paths else [config.specs_dir]
     files: list[Path] = []
@@ -139,8 +159,15 @@ def _discover(config: Config, paths: list[Path] | None) -> tuple[list[Path], lis
     for given in roots:
         path = given if given.is_absolute() else Path.cwd() / given
         if path.is_dir():
-            found = [p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES
-                     and not any(part.startswith(".") for part in p.relative_to(path).parts)]
+            found = []
+            for p in path.rglob("*"):
+                if p.suffix not in SUFFIXES or any(part.startswith(".") for part in p.relative_to(path).parts):
+                    continue
+                problem = _escapes(p, path, config) if p.is_symlink() else None
+                if problem is not None:
+                    issues.append(problem)
+                elif p.is_file():
+                    found.append(p)
             files.extend(sorted(found))
         elif path.is_file():
             files.append(path)
@@ -211,7 +238,8 @@ def _build(raw: MarkedDict, config: Config, display: str) -> tuple[AnySpec | Non
             message = f"required field is missing ({' or '.join(options)})"
         else:
             match = closest(kind, options) if isinstance(kind, str) else None
-            message = f"{kind!r} is not one of: {', '.join(options)}" + (f"; did you mean {match!r}?" if match else "")
+            message = (f"{shorten(repr(kind), 120)} is not one of: {', '.join(options)}"
+                       + (f"; did you mean {match!r}?" if match else ""))
         return None, merged, [_issue(lookup(merged, ("type",)), display, ("type",), message)]
     try:
         return cls.model_validate(merged), merged, []
@@ -223,9 +251,9 @@ def _build(raw: MarkedDict, config: Config, display: str) -> tuple[AnySpec | Non
 
 def _documents(path: Path, display: str, config: Config) -> tuple[list[MarkedDict], list[SpecIssue]]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return [], [SpecIssue(display, None, "", f"cannot read: {exc}")]
+        text = read_source(path)
+    except YamlProblem as exc:
+        return [], [SpecIssue(display, exc.line, "", exc.message)]
     try:
         rendered = render(text, display, config.variables)
     except TemplateProblem as exc:

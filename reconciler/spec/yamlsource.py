@@ -7,27 +7,37 @@ The loader is a ``yaml.SafeLoader`` subclass that
 - rejects every tag outside the plain JSON-like set (no ``!!python/...``, ``!!set``, ``!!binary``),
 - reads booleans the YAML 1.2 way (only true/false), so ``ocsp_stapling: on`` stays the string
   ``"on"`` and country ``NO`` stays Norway; timestamps stay strings too,
-- caps alias expansion so a "billion laughs" document cannot blow up the path index.
+- caps alias expansion so a "billion laughs" document cannot blow up the path index: at most
+  ``MAX_ALIASES`` aliases, and at most ``MAX_VALUES`` values once aliases are expanded,
+- caps nesting at ``MAX_DEPTH`` levels (deeper documents would exhaust Python's stack),
+- reads files through ``read_source``: at most ``MAX_FILE_BYTES``, UTF-8 only (a UTF-8 BOM is
+  dropped), every refusal located at a line.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-__all__ = ["Mark", "MarkedDict", "MarkedList", "YamlProblem", "load_documents", "Path_", "lookup"]
+__all__ = ["MAX_FILE_BYTES", "Mark", "MarkedDict", "MarkedList", "YamlProblem", "load_documents", "Path_", "lookup",
+           "read_source", "shorten"]
 
 Path_ = tuple[str | int, ...]
 
 _TAG = "tag:yaml.org,2002:"
 _ALLOWED_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null", "seq", "map", "merge")}
 _MAX_ALIASES = 100
+MAX_VALUES = 100_000  # values in one document with aliases expanded; real specs hold a few hundred
+MAX_DEPTH = 50  # nesting levels; a spec needs about five
+MAX_FILE_BYTES = 1 << 20  # 1 MiB per spec file or reconcile.yaml
 _APPROX = " (line approximate: the template changes the line count)"
 
 LineMapper = Callable[[int], tuple[int, bool]]
@@ -78,6 +88,7 @@ class _Loader(yaml.SafeLoader):
     def __init__(self, stream: str, line_map: LineMapper | None = None) -> None:
         super().__init__(stream)
         self.alias_count = 0
+        self.depth = 0
         self.line_map = line_map
 
     def source_line(self, zero_based: int) -> tuple[int, bool]:
@@ -98,13 +109,24 @@ class _Loader(yaml.SafeLoader):
             if self.alias_count > _MAX_ALIASES:
                 event = self.peek_event()  # type: ignore[no-untyped-call]
                 raise self.problem(f"more than {_MAX_ALIASES} aliases in one document", event.start_mark.line)
-        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        # PyYAML composes recursively: without a cap, a deeply nested document ends in RecursionError.
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise self.problem(f"nested more than {MAX_DEPTH} levels deep", event.start_mark.line)
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self.depth -= 1
 
     def construct_object(self, node: Node, deep: bool = False) -> Any:
         if node.tag not in _ALLOWED_TAGS:
             raise self.problem(f"tag {node.tag!r} is not allowed in specs (plain YAML values only)",
                                node.start_mark.line)
-        return super().construct_object(node, deep=deep)
+        try:
+            return super().construct_object(node, deep=deep)
+        except ValueError as exc:  # e.g. an integer of more than 4300 digits
+            raise self.problem(f"value cannot be read: {shorten(str(exc), 120)}", node.start_mark.line) from None
 
     def construct_marked_mapping(self, node: MappingNode) -> Iterator[MarkedDict]:
         result = MarkedDict()
@@ -159,7 +181,13 @@ def load_documents(text: str, display_name: str, line_map: LineMapper | None = N
     ``line_map`` translates lines of ``text`` (rendered) to lines of the file people edit.
     Raises ``YamlProblem`` (with a line) on syntax errors, duplicate keys and refused tags.
     """
-    loader = _Loader(text, line_map)
+    try:
+        loader = _Loader(text, line_map)
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids (NUL, escape, ...) anywhere in the text
+        line = text.count("\n", 0, exc.position) + 1
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        raise YamlProblem(f"character {char!r} (U+{ord(char):04X}) is not allowed in YAML; remove it",
+                          line_map(line)[0] if line_map else line) from None
     loader.display_name = display_name
     docs: list[tuple[Any, int]] = []
     try:
@@ -168,6 +196,7 @@ def load_documents(text: str, display_name: str, line_map: LineMapper | None = N
             node = loader.get_node()
             if node is None:  # pragma: no cover - check_node said there is one
                 break
+            _check_expansion(node, loader)
             data = loader.construct_document(node)
             if data is None and isinstance(node, ScalarNode):
                 continue  # an empty document (e.g. a trailing `---`)
@@ -180,6 +209,10 @@ def load_documents(text: str, display_name: str, line_map: LineMapper | None = N
             what += f" ({exc.context} that starts on line {started})"
         if isinstance(exc, ConstructorError) and "constructor for the tag" in what:
             what = "unknown tag; only plain YAML values are allowed"
+        if "recursive node" in what:
+            what = "an alias refers to a value that contains it (recursive data is not allowed)"
+        if "'\\t'" in what:
+            what += "; indent YAML with spaces, never tabs"
         if mark is None:
             raise YamlProblem(what, None) from None
         raise loader.problem(what, mark.line) from None
@@ -188,6 +221,72 @@ def load_documents(text: str, display_name: str, line_map: LineMapper | None = N
     finally:
         loader.dispose()
     return docs
+
+
+def _check_expansion(root: Node, loader: _Loader) -> None:
+    """Refuse a document whose aliases expand it beyond ``MAX_VALUES`` values ("billion laughs").
+
+    PyYAML shares aliased nodes, so parsing stays cheap, but anything that walks the data (a
+    message quoting a value, a merge, a hash) would visit every expanded value. Counting uses a
+    memo per node, so it costs one visit per distinct node.
+    """
+    sizes: dict[int, int] = {}
+
+    def size(node: Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        sizes[id(node)] = 1  # a recursive alias is refused later, by the constructor
+        children: list[Node] = []
+        if isinstance(node, SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, MappingNode):
+            children = [part for pair in node.value for part in pair]
+        total = 1 + sum(size(child) for child in children)
+        if total > MAX_VALUES:
+            raise loader.problem(f"this value expands to more than {MAX_VALUES} values through aliases "
+                                 "(a 'billion laughs' document?)", node.start_mark.line)
+        sizes[id(node)] = total
+        return total
+
+    size(root)
+
+
+def shorten(text: str, limit: int = 200) -> str:
+    """``text`` cut to ``limit`` characters with the number left out, for messages quoting input."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+_UTF16_32 = {codecs.BOM_UTF32_LE: "UTF-32", codecs.BOM_UTF32_BE: "UTF-32",
+             codecs.BOM_UTF16_LE: "UTF-16", codecs.BOM_UTF16_BE: "UTF-16"}
+
+
+def read_source(path: Path, limit: int = MAX_FILE_BYTES) -> str:
+    """The text of a spec or config file; ``YamlProblem`` (with a line when one applies) when it is
+    larger than ``limit`` bytes, not UTF-8, or binary. Reads at most ``limit + 1`` bytes."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise YamlProblem(f"cannot read: {exc.strerror or exc}", None) from None
+    if len(data) > limit:
+        raise YamlProblem(f"larger than {limit // 1024} KiB (this is the line where the limit is crossed); "
+                          "split it into several files", data.count(b"\n", 0, limit) + 1)
+    for bom, name in _UTF16_32.items():  # UTF-32 LE starts like UTF-16 LE, so UTF-32 is tried first
+        if data.startswith(bom):
+            raise YamlProblem(f"the file is {name} (it starts with a {name} byte-order mark); save it as UTF-8", 1)
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise YamlProblem("NUL byte: this is a binary file, or UTF-16 without a byte-order mark; save it as UTF-8",
+                          data.count(b"\n", 0, nul) + 1)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        bad = data[exc.start:exc.start + 1].hex()
+        raise YamlProblem(f"not UTF-8: byte 0x{bad} cannot be decoded ({exc.reason}); save the file as UTF-8",
+                          data.count(b"\n", 0, exc.start) + 1) from None
 
 
 def lookup(data: Any, path: Path_) -> Mark | None:
