@@ -145,7 +145,7 @@ def test_not_utf8_and_non_mapping_documents(repo: Path) -> None:
     (repo / "specs" / "bin.yaml").write_bytes(b"name: \xff\xfe\n")
     _write(repo, "scalar.yaml", "---\n42\n")
     issues = _issues(repo)
-    assert issues[0].startswith("specs/bin.yaml: cannot read:")
+    assert issues[0] == "specs/bin.yaml:1: not UTF-8: byte 0xff cannot be decoded (invalid start byte); save the file as UTF-8"
     assert issues[1] == ("specs/scalar.yaml:2: expected an enrollment (a mapping of fields) or a list of "
                          "enrollments, got int")
 
