@@ -4,6 +4,11 @@ A missing file is not an error: the certificate cannot exist before CPS has prod
 and someone (or the signer hook) has had it signed. It is reported as an info notice starting
 with "waiting for certificate"; plan and apply treat the enrollment as waiting on a person.
 A certificate that no longer covers the spec's names is waiting for a new one in the same way.
+
+Paths must stay inside the repository root, symlinks included (see README "Writing specs").
+Files are refused, as errors, when they are not regular files, larger than ``MAX_PEM_BYTES``,
+hold a private key or a CSR instead of a certificate, do not parse, hold the wrong key type or an
+RSA key under ``MIN_RSA_BITS``, have expired, or do not chain.
 """
 
 from __future__ import annotations
@@ -13,34 +18,73 @@ from pathlib import Path, PurePosixPath
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 from reconciler.spec.findings import NOTICE_WAITING, Finding
 from reconciler.spec.models import CertificateFiles, ThirdPartyEnrollmentSpec
+from reconciler.spec.yamlsource import shorten
 from reconciler.x509names import dns_sans
 
-__all__ = ["check_certificate_files", "resolve_inside"]
+__all__ = ["MAX_PEM_BYTES", "MIN_RSA_BITS", "check_certificate_files", "resolve_inside"]
+
+MAX_PEM_BYTES = 256 * 1024  # a leaf is ~2 KiB and a chain a few more
+MIN_RSA_BITS = 2048  # CPS generates 2048-bit RSA CSRs; shorter keys are refused by CAs and browsers
 
 
 def resolve_inside(root: Path, value: str) -> Path:
     """``value`` resolved against ``root``; ValueError unless it stays inside (symlinks followed)."""
+    if "\0" in value:
+        raise ValueError(f"{shorten(repr(value))} contains a NUL character")
     pure = PurePosixPath(value.replace("\\", "/"))
-    if pure.is_absolute() or Path(value).is_absolute():
+    if pure.is_absolute() or Path(value).is_absolute() or value.startswith("~"):
         raise ValueError(f"{value!r} must be a path relative to the repository root, not absolute")
     if ".." in pure.parts:
         raise ValueError(f"{value!r} must not contain '..'")
     root = root.resolve()
-    target = (root / value).resolve()
+    try:
+        target = (root / value).resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
+        raise ValueError(f"{value!r} cannot be resolved ({exc})") from None
     if target != root and root not in target.parents:
         raise ValueError(f"{value!r} leads outside the repository (through a symlink) to {target}")
     return target
 
 
 def _load(path: Path) -> list[x509.Certificate]:
+    size = path.stat().st_size
+    if size > MAX_PEM_BYTES:
+        raise ValueError(f"is {size} bytes; a certificate file holds a few KiB (at most {MAX_PEM_BYTES // 1024} KiB)")
     data = path.read_bytes()
+    if b"PRIVATE KEY-----" in data:
+        raise ValueError("holds a PRIVATE KEY: private keys never go in the repository (CPS keeps the key); "
+                         "delete it, purge it from version control history, and put only the certificate here")
+    if b"CERTIFICATE REQUEST-----" in data:
+        raise ValueError("holds a CSR, not a certificate: have it signed and put the signed certificate here")
     if b"-----BEGIN CERTIFICATE-----" not in data:
         raise ValueError("no PEM certificate in it (expected '-----BEGIN CERTIFICATE-----')")
-    return x509.load_pem_x509_certificates(data)
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise ValueError(f"unreadable PEM certificate ({shorten(str(exc), 120)})") from None
+
+
+def _key_name(public_key: object) -> str:
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return f"an RSA {public_key.key_size}-bit key"
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return f"an ECDSA {public_key.curve.name} key"
+    names = {dsa.DSAPublicKey: "a DSA key", ed25519.Ed25519PublicKey: "an Ed25519 key", ed448.Ed448PublicKey: "an Ed448 key"}
+    return next((n for cls, n in names.items() if isinstance(public_key, cls)), f"a {type(public_key).__name__}")
+
+
+def _key_problem(key: str, cert: x509.Certificate) -> str | None:
+    public_key = cert.public_key()
+    wanted = rsa.RSAPublicKey if key == "rsa" else ec.EllipticCurvePublicKey
+    if not isinstance(public_key, wanted):
+        return f"does not hold an {key.upper()} key: it holds {_key_name(public_key)}"
+    if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size < MIN_RSA_BITS:
+        return f"holds {_key_name(public_key)}; at least {MIN_RSA_BITS} bits are needed"
+    return None
 
 
 def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> str | None:
@@ -73,9 +117,15 @@ def _check_pair(spec: ThirdPartyEnrollmentSpec, key: str, files: CertificateFile
     if errors:
         return errors
     for attr, path in paths.items():
-        if not path.is_file():
-            return [Finding((*base, attr), f"{NOTICE_WAITING}: {getattr(files, attr)} does not exist yet "
-                            "(it appears once the CSR is signed)", "info")]
+        if path.exists() and not path.is_file():
+            what = "a directory" if path.is_dir() else "not a regular file"
+            errors.append(Finding((*base, attr), f"{getattr(files, attr)} is {what}; give the path of a PEM file"))
+    if errors:
+        return errors
+    absent = [attr for attr, path in paths.items() if not path.is_file()]
+    if "certificate" in absent:
+        return [Finding((*base, "certificate"), f"{NOTICE_WAITING}: {files.certificate} does not exist yet "
+                        "(it appears once the CSR is signed)", "info")]
     try:
         certs = _load(paths["certificate"])
     except (ValueError, OSError) as exc:
@@ -84,12 +134,11 @@ def _check_pair(spec: ThirdPartyEnrollmentSpec, key: str, files: CertificateFile
         return [Finding((*base, "certificate"), f"{files.certificate} holds {len(certs)} certificates; "
                         "put only the leaf here and the intermediates in trust_chain")]
     leaf = certs[0]
-    wanted = rsa.RSAPublicKey if key == "rsa" else ec.EllipticCurvePublicKey
-    if not isinstance(leaf.public_key(), wanted):
-        return [Finding((*base, "certificate"),
-                        f"{files.certificate} does not hold an {key.upper()} key ({type(leaf.public_key()).__name__})")]
+    why_not = _key_problem(key, leaf)
+    if why_not is not None:
+        return [Finding((*base, "certificate"), f"{files.certificate} {why_not}")]
     found: list[Finding] = []
-    if "trust_chain" in paths:
+    if "trust_chain" in paths and "trust_chain" not in absent:
         try:
             chain = _load(paths["trust_chain"])
         except (ValueError, OSError) as exc:
@@ -100,9 +149,20 @@ def _check_pair(spec: ThirdPartyEnrollmentSpec, key: str, files: CertificateFile
                 what = "the certificate" if child is leaf else f"chain certificate {child.subject.rfc4514_string()!r}"
                 found.append(Finding((*base, "trust_chain"), f"{files.trust_chain} does not match: {what}: {why}"))
                 break
+        now = datetime.now(UTC)
+        for parent in chain:
+            if parent.not_valid_after_utc <= now:
+                found.append(Finding((*base, "trust_chain"), f"{files.trust_chain}: chain certificate "
+                                     f"{parent.subject.rfc4514_string()!r} expired on {parent.not_valid_after_utc:%Y-%m-%d}"))
+                break
+    # apply refuses to upload an expired certificate; say so now, before anything reaches CPS.
     if leaf.not_valid_after_utc <= datetime.now(UTC):
         found.append(Finding((*base, "certificate"),
-                             f"{files.certificate} expired on {leaf.not_valid_after_utc:%Y-%m-%d}", "warning"))
+                             f"{files.certificate} expired on {leaf.not_valid_after_utc:%Y-%m-%d}; put a current "
+                             "certificate here (or remove the file to wait for a new one)"))
+    if "trust_chain" in absent and not found:  # the certificate is sound; its chain is still to come
+        return [Finding((*base, "trust_chain"), f"{NOTICE_WAITING}: {files.trust_chain} does not exist yet "
+                        "(it appears once the CSR is signed)", "info")]
     missing = [n for n in spec.sans if n not in _names_of(leaf)]
     if missing and not found:
         found.append(Finding((*base, "certificate"), f"{NOTICE_WAITING}: {files.certificate} does not cover "

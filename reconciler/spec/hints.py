@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from reconciler.spec.models import SPEC_TYPES
+from reconciler.spec.yamlsource import shorten
 
 __all__ = ["closest", "describe_validation_error", "model_at"]
 
@@ -73,7 +74,7 @@ def _describe_input(value: Any) -> str:
         return "a list"
     if value is None:
         return "nothing (null)"
-    return repr(value)
+    return shorten(repr(value), 120)
 
 
 def _message(error: Any, model: type[BaseModel]) -> str:
@@ -86,6 +87,9 @@ def _message(error: Any, model: type[BaseModel]) -> str:
         if "secret" in field.lower() or field.lower() in {"password", "token", "key_secret"}:
             return (f"unknown field {field!r}: secrets never go in specs; put the secret in an environment "
                     "variable and name it in the *_env field (e.g. tsig_secret_env: RFC2136_TSIG_SECRET)")
+        if "private" in field.lower() or field.lower() in {"key", "key_file", "keyfile"}:
+            return (f"unknown field {field!r}: private keys never go in specs or the repository (CPS generates "
+                    "and keeps the key; only certificate and trust_chain files are given)")
         if len(loc) == 1:
             owners = [kind for kind, cls in SPEC_TYPES.items() if cls is not model and field in cls.model_fields]
             if owners and hasattr(model, "model_fields") and "type" in model.model_fields:

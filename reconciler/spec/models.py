@@ -24,7 +24,14 @@ from pydantic import (
     model_validator,
 )
 
-from reconciler.spec.checks import check_country, check_email, check_env_name, check_slug, normalize_hostname
+from reconciler.spec.checks import (
+    check_country,
+    check_email,
+    check_env_name,
+    check_slug,
+    check_text,
+    normalize_hostname,
+)
 
 __all__ = [
     "CertificateFiles", "Certificates", "ClientMutualAuthentication", "Contact", "Csr",
@@ -47,7 +54,7 @@ TsigAlgorithm = Literal["hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha22
 Hostname = Annotated[str, AfterValidator(normalize_hostname)]
 Email = Annotated[str, AfterValidator(check_email)]
 CountryCode = Annotated[str, AfterValidator(check_country)]
-Text = Annotated[str, Field(min_length=1)]
+Text = Annotated[str, Field(min_length=1), AfterValidator(check_text)]
 WarningCode = Annotated[str, Field(pattern=r"^[A-Z0-9_]+$")]
 
 

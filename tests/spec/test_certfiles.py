@@ -82,10 +82,12 @@ def test_full_chain_in_certificate_file_and_wrong_key_type(tmp_path: Path, pki: 
     assert "does not hold an RSA key" in _messages(_spec(make_spec, rsa=1), tmp_path)[0][2]
 
 
-def test_expired_warns_and_stale_names_wait(tmp_path: Path, pki: Any, make_spec: Any) -> None:
+def test_expired_is_an_error_and_stale_names_wait(tmp_path: Path, pki: Any, make_spec: Any) -> None:
+    # apply would refuse to upload it; validate says so first (and removing the file means waiting).
     _write(tmp_path, "rsa", pki.pem(pki.leaf(NAMES, days=-1)), pki.pem(pki.intermediate))
     assert _messages(_spec(make_spec, rsa=1), tmp_path)[0][1:] == (
-        "warning", f"certs/rsa.pem expired on {pki.leaf(NAMES, days=-1).not_valid_after_utc:%Y-%m-%d}")
+        "error", f"certs/rsa.pem expired on {pki.leaf(NAMES, days=-1).not_valid_after_utc:%Y-%m-%d}; put a current "
+        "certificate here (or remove the file to wait for a new one)")
     _write(tmp_path, "rsa", pki.pem(pki.leaf(NAMES[:1])), pki.pem(pki.intermediate))
     [(_, severity, message)] = _messages(_spec(make_spec, rsa=1), tmp_path)
     assert severity == "info" and message.startswith("waiting for certificate: certs/rsa.pem does not cover "
