@@ -11,7 +11,20 @@ import click
 from reconciler import __version__
 from reconciler.cli import exit_codes
 from reconciler.cli.context import GlobalOptions
-from reconciler.errors import ReconcileError
+from reconciler.errors import AuthenticationError, CpsApiError, ReconcileError
+
+AUTH_HINT = ("hint: the Akamai API gateway refused the request's authentication: check client_token, "
+             "client_secret and access_token in the .edgerc section in use (--edgerc/--section, "
+             "AKAMAI_EDGERC/AKAMAI_EDGERC_SECTION, or edgerc/edgerc_section in reconcile.yaml), that the "
+             "API client may use CPS, and that this machine's clock is right (signatures are timestamped)")
+
+
+def _hint(exc: ReconcileError) -> str | None:
+    """What to check next, for errors whose message alone does not say where to look."""
+    gateway_auth = isinstance(exc, CpsApiError) and "/-/pep-authn/" in (exc.problem.type or "")
+    if isinstance(exc, AuthenticationError) or gateway_auth:
+        return AUTH_HINT
+    return None
 
 
 class ReconcileGroup(click.Group):
@@ -22,6 +35,9 @@ class ReconcileGroup(click.Group):
             return super().invoke(ctx)
         except ReconcileError as exc:
             click.echo(f"Error: {exc}", err=True)
+            hint = _hint(exc)
+            if hint:
+                click.echo(hint, err=True)
             sys.exit(exit_codes.ERROR)
 
 
