@@ -151,9 +151,11 @@ class Runs:
 
 def test_full_lifecycle_at_debug_verbosity_leaks_no_credential(canary_server: SandboxServer,
                                                                tmp_path: Path) -> None:
-    """validate, plan (text/json/markdown, saved), apply of the saved plan, challenges and CSR
-    exports, status, a second apply, import: stdout, stderr (-vv: every logger at DEBUG), the
-    repository (state, backup, lock info, plan file, exports, hook output) and TMPDIR are clean."""
+    """Subprocesses at -vv (every logger at DEBUG): a saved plan, its apply (DV hook, third-party
+    signer with change management, manual DV and unsigned third-party left waiting), challenge and
+    CSR exports, import, `--sandbox` apply, a second apply. Their stdout and stderr, the
+    repositories (state, backup, plan file, exports, hook output), TMPDIR and the sandbox's data
+    directory (all but its .edgerc) hold no credential in any encoding."""
     server = canary_server
     repo = tmp_path / "repo"
     www = dv_hook("www", "www.canary.example.com")
@@ -166,8 +168,8 @@ def test_full_lifecycle_at_debug_verbosity_leaks_no_credential(canary_server: Sa
     write_repo(repo, "ctr_1-CANARY", [www, shop, blog, unsigned])
     run = Runs(server, repo, tmp_path)
 
-    planned = run.many(["plan", "--out", "plan.json"], ["plan", "--format", "json"])
-    assert [p.returncode for p in planned] == [0, 0], planned[0].stderr
+    planned = run("plan", "--out", "plan.json")
+    assert planned.returncode == 0, planned.stderr
     applied = run("apply", "--auto-approve", "--timeout", "25", "plan.json")
     assert applied.returncode == 3, applied.stdout + applied.stderr  # blog and unsigned wait on a person
     # -vv really is debug for every logger: our request lines and httpx/httpcore internals are there.
@@ -182,9 +184,8 @@ def test_full_lifecycle_at_debug_verbosity_leaks_no_credential(canary_server: Sa
         in_local = pool.submit(local, "--sandbox", "apply", "--auto-approve", "--timeout", "25",
                                env={"RECONCILE_SANDBOX_SPEED": "100000"})
         in_import = pool.submit(imported, "import", "--all")
-        exports = run.many(["challenges", "blog", "--format", "zone"], ["csr", "unsigned", "--out", "exports"],
-                           ["status", "--format", "json"])
-        assert [e.returncode for e in exports] == [0, 0, 0], [e.stderr for e in exports]
+        exports = run.many(["challenges", "blog", "--format", "zone"], ["csr", "unsigned", "--out", "exports"])
+        assert [e.returncode for e in exports] == [0, 0], [e.stderr for e in exports]
         assert in_import.result().returncode == 0, in_import.result().stderr
         assert in_local.result().returncode == 0, in_local.result().stdout + in_local.result().stderr
     assert list((repo / "exports").glob("unsigned.*.csr.pem"))
@@ -232,17 +233,19 @@ def test_in_process_cli_with_every_logger_at_debug_leaks_no_credential(
            "RECONCILE_CA_BUNDLE": server.ca_bundle, "RECONCILE_POLL_INTERVAL": "0.02"}
     runner = CliRunner()
     texts: dict[str, str] = {}
-    for args in (["plan", "--format", "markdown"], ["apply", "--auto-approve", "--timeout", "25"],
-                 ["status"], ["plan", "--detailed-exitcode"]):
+    for args in (["plan", "--format", "markdown"], ["plan", "--format", "json"],
+                 ["apply", "--auto-approve", "--timeout", "25"], ["status"], ["status", "--format", "json"],
+                 ["plan", "--detailed-exitcode"]):
         result = runner.invoke(reconcile, ["--no-color", "-vv", "--account-switch-key", SWITCH_KEY, *args], env=env)
-        texts[f"stdout of {args[0]}"], texts[f"stderr of {args[0]}"] = result.stdout, result.stderr
+        label = " ".join(args)
+        texts[f"stdout of {label}"], texts[f"stderr of {label}"] = result.stdout, result.stderr
         if result.exception is not None and not isinstance(result.exception, SystemExit):
-            texts.update({f"{args[0]} {k}": v for k, v in _exception_texts(result.exception).items()})
+            texts.update({f"{label} {k}": v for k, v in _exception_texts(result.exception).items()})
         assert result.exit_code == 0, result.output + result.stderr
     texts["log records"] = caplog.text
     texts["raw log messages"] = "\n".join(f"{r.msg!r} {r.args!r}" for r in caplog.records)
     assert "cps GET /cps/v2/enrollments" in caplog.text and "httpcore" in caplog.text
-    assert "Apply complete: 2 done." in texts["stdout of apply"]
+    assert "Apply complete: 2 done." in texts["stdout of apply --auto-approve --timeout 25"]
     assert any(quote(SWITCH_KEY) in r["query"] for r in server.requests())  # it was really sent
     findings = scan_for_secrets({**CANARY, "account_switch_key": SWITCH_KEY}, texts=texts, paths=[repo])
     assert not findings, "\n".join(map(str, findings))
@@ -265,28 +268,40 @@ def _broken_edgerc(tmp: Path) -> Path:
     return edgerc
 
 
-def test_cli_error_paths_leak_no_credential(canary_server: SandboxServer, tmp_path: Path) -> None:
-    """401 (wrong secret), an unparseable .edgerc, then 503 until retries run out: each exits 1
-    with a message saying what went wrong, and nothing printed holds a credential. (A TLS failure
-    is covered below at the client: the CLI retries it for several seconds.)"""
+def test_cli_error_paths_leak_no_credential(canary_server: SandboxServer, tmp_path: Path,
+                                            caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """401 from a wrong secret (a -vv subprocess), an unparseable .edgerc with loose permissions and
+    503 until the retries run out (in process, every logger at DEBUG): each exits 1 saying what
+    went wrong, and nothing printed or logged holds a credential. (A TLS failure is covered below,
+    at the client: the CLI retries it for several seconds.)"""
     server = canary_server
     repo = tmp_path / "repo"
     write_repo(repo, "ctr_1-ERRORS", [dv_hook("www", "www.errors.example.com")])
     run = Runs(server, repo, tmp_path)
     wrong, broken = _wrong_edgerc(tmp_path, server), _broken_edgerc(tmp_path)
-    refused, trusted, unparsed = run.many(["--edgerc", str(wrong), "plan"], ["plan", "--detailed-exitcode"],
-                                          ["--edgerc", str(broken), "plan"])
+    refused = run("--edgerc", str(wrong), "plan")
+    assert refused.returncode == 1 and "401" in refused.stderr, refused.stderr
+
+    _debug_everything(caplog)
+    monkeypatch.chdir(repo)
+    env = {"AKAMAI_EDGERC": str(server.edgerc), "AKAMAI_EDGERC_SECTION": "sandbox",
+           "RECONCILE_CA_BUNDLE": server.ca_bundle}
+    runner = CliRunner()
+    unparsed = runner.invoke(reconcile, ["--no-color", "-vv", "--edgerc", str(broken), "plan"], env=env)
     server.set_faults(rules=[{"path": "/cps/v2/enrollments", "method": "GET", "status": 503, "retry_after": 0}])
     try:
-        exhausted = run("plan")
+        exhausted = runner.invoke(reconcile, ["--no-color", "-vv", "apply", "--auto-approve"], env=env)
     finally:
         server.clear_faults()
-    assert refused.returncode == 1 and "401" in refused.stderr, refused.stderr
-    assert trusted.returncode == 2, trusted.stderr  # the control: same plan, CA trusted: changes to make
-    assert unparsed.returncode == 1 and "not a valid .edgerc file" in unparsed.stderr, unparsed.stderr
-    assert "accessible by group or others" in unparsed.stderr
-    assert exhausted.returncode == 1 and "503" in exhausted.stderr, exhausted.stderr
-    findings = run.scan({**CANARY, "wrong_secret": WRONG_SECRET}, tmp_path, exclude=(wrong, broken))
+    assert unparsed.exit_code == 1 and "not a valid .edgerc file" in unparsed.stderr, unparsed.stderr
+    assert "accessible by group or others" in caplog.text
+    assert exhausted.exit_code == 1 and "503" in exhausted.stderr, exhausted.stderr
+    assert caplog.text.count("-> 503 attempt=") == 5  # the retries really ran (and were logged)
+    texts = {**run.outputs, "log records": caplog.text}
+    for name, result in (("broken .edgerc", unparsed), ("503", exhausted)):
+        texts.update({f"stdout of {name}": result.stdout, f"stderr of {name}": result.stderr})
+    findings = scan_for_secrets({**CANARY, "wrong_secret": WRONG_SECRET}, texts=texts,
+                                paths=[repo, run.tmpdir], exclude=(wrong, broken))
     assert not findings, "\n".join(map(str, findings))
 
 
@@ -309,7 +324,7 @@ async def test_client_exceptions_and_debug_logs_hold_no_credential(canary_server
     for name, credentials, verify, expected in cases:
         server.clear_faults()
         if name == "timeout":
-            server.set_faults(latency=[{"path": "/cps/v2/enrollments", "ms": 1500}])
+            server.set_faults(latency=[{"path": "/cps/v2/enrollments", "ms": 700}])
         if name == "503":
             server.set_faults(rules=[{"path": "/cps/v2/enrollments", "status": 503}])
         async with CpsClient(credentials, base_url=server.base_url, verify=verify, timeout=0.3,
