@@ -3,6 +3,13 @@
 One method per operation (CPS-API.md section 2), each with the exact media types of section 2 and
 5.3. Sending, retries, pacing and error mapping live in ``session``; this module knows paths,
 parameters and shapes. Bodies for create and update are plain dicts built by ``mapping``.
+
+A write whose outcome is unknown (sent, then a 5xx, a lost connection, a timeout) is never simply
+sent again: the client first re-reads what it was meant to change. A create is looked up by CN, a
+PUT by the pending changes it would have opened, a DELETE by whether the enrollment (or change) is
+still there; only when that shows it did not land is it sent again. An input update cannot be
+settled from here (whether CPS still wants the input is the workflow's question, and an upload
+must never go twice), so it raises ``WriteOutcomeUnknown`` for the caller to re-read the change.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -45,12 +52,13 @@ from reconciler.cps.models import (
 from reconciler.cps.pacing import CPS_ACCOUNT_LIMIT, Pacer, RateLimit
 from reconciler.cps.retry import RetryPolicy
 from reconciler.cps.session import AmbiguousWrite, CallKind, ClientStats, Params, Session
-from reconciler.errors import NotFound, TransportError
+from reconciler.errors import NotFound, TransportError, WriteOutcomeUnknown
 
 log = logging.getLogger("reconciler.cps")
 
 DateLike = date | datetime | str
 M = TypeVar("M", bound=WireModel)
+R = TypeVar("R")
 
 # Server-filled fields of an enrollment. CPS ignores them in a PUT [inferred], but the official
 # schema types ``id`` as a string while CPS sends an integer, so echoing a GET back verbatim would
@@ -169,6 +177,27 @@ class CpsClient:
         reply = await self._session.call("GET", path, kind=CallKind.READ, accept=accept, params=params)
         return _shaped(model, reply.body, "GET", path)
 
+    async def _settled(self, send: Callable[[], Awaitable[R]],
+                       settle: Callable[[AmbiguousWrite], Awaitable[R | None]]) -> R:
+        """Send a write; after an ambiguous failure ``settle`` re-reads CPS and returns the result
+        if the write landed, or None if it did not, and only then is it sent again (within the
+        retry budget). ``settle`` raises when CPS shows something it cannot explain."""
+        policy = self._session.policy
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await send()
+            except AmbiguousWrite as ambiguous:
+                await policy.sleep(policy.backoff(attempt))  # give CPS a moment before asking it
+                found = await settle(ambiguous)
+                if found is not None:
+                    return found
+                if attempt >= policy.attempts:
+                    raise WriteOutcomeUnknown.of(ambiguous.error) from None
+                log.info("cps %s %s: not applied after %s; sending it again", ambiguous.error.method,
+                         ambiguous.error.path, ambiguous.error)
+
     # --- enrollments -----------------------------------------------------------------------------
 
     async def list_enrollments(self, contract_id: str) -> list[Enrollment]:
@@ -188,35 +217,40 @@ class CpsClient:
     async def create_enrollment(self, contract_id: str, body: Mapping[str, Any] | Enrollment, *,
                                 allow_duplicate_cn: bool = False, deploy_not_after: DateLike | None = None,
                                 deploy_not_before: DateLike | None = None) -> EnrollmentStatus:
-        """POST a new enrollment; never sent twice.
+        """POST a new enrollment; never two for one call.
 
         Before sending, the contract's enrollments with the same CN are noted. If the POST fails
         ambiguously (sent, then no usable answer), the enrollments are listed again: exactly one
-        new enrollment with that CN is taken as ours; anything else re-raises the failure.
+        new enrollment with that CN is taken as ours; none means the POST did not land and it is
+        sent again; several (or none after a 2xx) raise ``WriteOutcomeUnknown``.
         """
         data = _enrollment_body(body)
         cn = str((data.get("csr") or {}).get("cn") or "")
         before = {e.enrollment_id for e in await self.find_enrollments_by_cn(contract_id, cn)} if cn else None
         params = {"contractId": bare_contract_id(contract_id), **_flags(allow_duplicate_cn=allow_duplicate_cn),
                   **_dates(deploy_not_after, deploy_not_before)}
-        try:
+
+        async def send() -> EnrollmentStatus:
             reply = await self._session.call("POST", "/cps/v2/enrollments", kind=CallKind.CREATE,
                                              accept=media.ENROLLMENT_STATUS, content_type=media.ENROLLMENT,
                                              body=data, params=params)
-        except AmbiguousWrite as ambiguous:
-            if before is None:
-                raise ambiguous.error from None
-            found = await self._created_meanwhile(contract_id, cn, before)
-            if found is None:
-                raise ambiguous.error from None
-            return found
-        return _shaped(EnrollmentStatus, reply.body, "POST", "/cps/v2/enrollments")
+            return _shaped(EnrollmentStatus, reply.body, "POST", "/cps/v2/enrollments")
 
-    async def _created_meanwhile(self, contract_id: str, cn: str, before: set[int]) -> EnrollmentStatus | None:
+        async def settle(ambiguous: AmbiguousWrite) -> EnrollmentStatus | None:
+            if before is None:
+                raise WriteOutcomeUnknown.of(ambiguous.error)
+            return await self._created_meanwhile(contract_id, cn, before, ambiguous)
+
+        return await self._settled(send, settle)
+
+    async def _created_meanwhile(self, contract_id: str, cn: str, before: set[int],
+                                 ambiguous: AmbiguousWrite) -> EnrollmentStatus | None:
         new = [e for e in await self.find_enrollments_by_cn(contract_id, cn) if e.enrollment_id not in before]
+        if not new and not ambiguous.landed:
+            return None
         if len(new) != 1:
             log.warning("cps create: answer lost and %d new enrollments for CN %s; not resolved", len(new), cn)
-            return None
+            raise WriteOutcomeUnknown.of(ambiguous.error)
         enrollment = new[0]
         log.info("cps create: answer lost; found enrollment %d for CN %s", enrollment.enrollment_id, cn)
         return EnrollmentStatus(
@@ -237,23 +271,58 @@ class CpsClient:
                      allow_missing_certificate_addition=allow_missing_certificate_addition),
             **_dates(deploy_not_after, deploy_not_before),
         }
-        reply = await self._session.call("PUT", enrollment_path(eid), kind=CallKind.REPLACE,
-                                         accept=media.ENROLLMENT_STATUS, content_type=media.ENROLLMENT,
-                                         body=_enrollment_body(body), params=params)
-        return _shaped(EnrollmentStatus, reply.body, "PUT", enrollment_path(eid))
+        path = enrollment_path(eid)
+        data = _enrollment_body(body)
+        # The pending changes before the PUT: after an ambiguous failure, a new one is the PUT's.
+        before = set((await self.get_enrollment(eid)).pending_change_ids)
+
+        async def send() -> EnrollmentStatus:
+            reply = await self._session.call("PUT", path, kind=CallKind.REPLACE, accept=media.ENROLLMENT_STATUS,
+                                             content_type=media.ENROLLMENT, body=data, params=params)
+            return _shaped(EnrollmentStatus, reply.body, "PUT", path)
+
+        async def settle(ambiguous: AmbiguousWrite) -> EnrollmentStatus | None:
+            pending = (await self.get_enrollment(eid)).pending_changes or []
+            opened = [c.location for c in pending if c.change_id not in before]
+            if opened or ambiguous.landed:
+                log.info("cps update: answer lost; enrollment %d has %d new change(s)", eid, len(opened))
+                return EnrollmentStatus(enrollment=path, changes=opened)
+            return None  # no change opened: it did not land (or needed none, and repeating it is harmless)
+
+        return await self._settled(send, settle)
 
     async def delete_enrollment(self, eid: int, *, allow_cancel_pending_changes: bool = False,
                                 deploy_not_after: DateLike | None = None,
                                 deploy_not_before: DateLike | None = None) -> EnrollmentStatus:
-        """DELETE; a 404 on a repeat after an attempt that may have landed counts as deleted."""
+        """DELETE; after an ambiguous failure an enrollment that is gone counts as deleted."""
         params = {**_flags(allow_cancel_pending_changes=allow_cancel_pending_changes),
                   **_dates(deploy_not_after, deploy_not_before)}
-        reply = await self._session.call("DELETE", enrollment_path(eid), kind=CallKind.REPLACE,
-                                         accept=media.ENROLLMENT_STATUS, params=params,
-                                         tolerate_after_replay=frozenset({404}))
-        if reply.status == 404:
-            return EnrollmentStatus(enrollment=enrollment_path(eid), changes=[])
-        return _shaped(EnrollmentStatus, reply.body, "DELETE", enrollment_path(eid))
+        path = enrollment_path(eid)
+        gone = EnrollmentStatus(enrollment=path, changes=[])
+        sent = 0
+
+        async def send() -> EnrollmentStatus:
+            nonlocal sent
+            sent += 1
+            try:
+                reply = await self._session.call("DELETE", path, kind=CallKind.REPLACE,
+                                                 accept=media.ENROLLMENT_STATUS, params=params)
+            except NotFound:
+                if sent == 1:
+                    raise
+                return gone  # an earlier attempt deleted it
+            return _shaped(EnrollmentStatus, reply.body, "DELETE", path)
+
+        async def settle(ambiguous: AmbiguousWrite) -> EnrollmentStatus | None:
+            if ambiguous.landed:
+                return gone
+            try:
+                await self.get_enrollment(eid)
+            except NotFound:
+                return gone
+            return None  # still there: another DELETE asks for the same end state
+
+        return await self._settled(send, settle)
 
     # --- changes ----------------------------------------------------------------------------------
 
@@ -261,9 +330,23 @@ class CpsClient:
         return await self._get(change_path(eid, cid), media.CHANGE, Change)
 
     async def cancel_change(self, eid: int, cid: int) -> ChangeId:
-        reply = await self._session.call("DELETE", change_path(eid, cid), kind=CallKind.REPLACE,
-                                         accept=media.CHANGE_ID)
-        return _shaped(ChangeId, reply.body, "DELETE", change_path(eid, cid))
+        path = change_path(eid, cid)
+        done = ChangeId(change=path)
+
+        async def send() -> ChangeId:
+            reply = await self._session.call("DELETE", path, kind=CallKind.REPLACE, accept=media.CHANGE_ID)
+            return _shaped(ChangeId, reply.body, "DELETE", path)
+
+        async def settle(ambiguous: AmbiguousWrite) -> ChangeId | None:
+            if ambiguous.landed:
+                return done
+            try:
+                change = await self.get_change(eid, cid)
+            except NotFound:
+                return done
+            return done if change.state == "cancelled" else None
+
+        return await self._settled(send, settle)
 
     async def get_deployment_schedule(self, eid: int, cid: int) -> DeploymentSchedule:
         return await self._get(f"{change_path(eid, cid)}/deployment-schedule", media.DEPLOYMENT_SCHEDULE,
@@ -271,11 +354,19 @@ class CpsClient:
 
     async def update_deployment_schedule(self, eid: int, cid: int, not_before: str | None,
                                          not_after: str | None) -> ChangeId:
-        reply = await self._session.call(
-            "PUT", f"{change_path(eid, cid)}/deployment-schedule", kind=CallKind.REPLACE,
-            accept=media.CHANGE_ID, content_type=media.DEPLOYMENT_SCHEDULE,
-            body={"notBefore": not_before, "notAfter": not_after})
-        return _shaped(ChangeId, reply.body, "PUT", f"{change_path(eid, cid)}/deployment-schedule")
+        path = f"{change_path(eid, cid)}/deployment-schedule"
+
+        async def send() -> ChangeId:
+            reply = await self._session.call("PUT", path, kind=CallKind.REPLACE, accept=media.CHANGE_ID,
+                                             content_type=media.DEPLOYMENT_SCHEDULE,
+                                             body={"notBefore": not_before, "notAfter": not_after})
+            return _shaped(ChangeId, reply.body, "PUT", path)
+
+        async def settle(ambiguous: AmbiguousWrite) -> ChangeId | None:
+            # The same schedule again asks for the same end state.
+            return ChangeId(change=change_path(eid, cid)) if ambiguous.landed else None
+
+        return await self._settled(send, settle)
 
     # --- change inputs (CPS-API.md 5.3) -------------------------------------------------------
 
@@ -283,9 +374,16 @@ class CpsClient:
         return await self._get(f"{change_path(eid, cid)}/input/info/{segment}", accept, model)
 
     async def _update(self, eid: int, cid: int, segment: str, content_type: str, body: dict[str, Any]) -> ChangeId:
+        """POST an input; ``WriteOutcomeUnknown`` when it may or may not have been taken (the
+        caller re-reads the change: an input still asked for was not taken)."""
         path = f"{change_path(eid, cid)}/input/update/{segment}"
-        reply = await self._session.call("POST", path, kind=CallKind.INPUT, accept=media.CHANGE_ID,
-                                         content_type=content_type, body=body)
+        try:
+            reply = await self._session.call("POST", path, kind=CallKind.INPUT, accept=media.CHANGE_ID,
+                                             content_type=content_type, body=body)
+        except AmbiguousWrite as ambiguous:
+            if ambiguous.landed:  # CPS took it; only its (unused) answer is unreadable
+                return ChangeId(change=change_path(eid, cid))
+            raise WriteOutcomeUnknown.of(ambiguous.error) from None
         return _shaped(ChangeId, reply.body, "POST", path)
 
     @staticmethod

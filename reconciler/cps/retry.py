@@ -16,11 +16,12 @@ from email.utils import parsedate_to_datetime
 
 Sleep = Callable[[float], Awaitable[None]]
 
-# Statuses worth another attempt on a call that is safe to repeat. 500 is only retried for reads:
-# the one published 500 is the gateway's "forward-origin-error" on a GET (latest-parts 500.json),
-# which is transient, but a 500 on a write may have half-happened and usually repeats itself.
+# Statuses worth another attempt on a call that is safe to repeat (the one published 500 is the
+# gateway's "forward-origin-error" on a GET, latest-parts 500.json, which is transient). A write is
+# sent again by itself only on 429, which the gateway answers before CPS sees the request; after a
+# 5xx it may have landed, so the client re-reads before deciding (see ``session``).
 RETRY_STATUSES_READ = frozenset({429, 500, 502, 503, 504})
-RETRY_STATUSES_WRITE = frozenset({429, 502, 503, 504})
+RETRY_STATUSES_WRITE = frozenset({429})
 
 
 @dataclass(frozen=True)

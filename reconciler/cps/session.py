@@ -4,20 +4,17 @@ What may be retried depends on what the call does (``CallKind``):
 
 - ``READ`` (GET): safe to repeat. Retried on 429, 500, 502, 503, 504, connection failures,
   timeouts and truncated or malformed bodies.
-- ``REPLACE`` (PUT, DELETE): CPS PUT is a full replacement of the writable fields and DELETE
-  names one enrollment, so a repeat asks for the same end state. Retried on 429, 502, 503, 504
-  and transport failures. A repeat after an attempt that may have landed can meet the workflow
-  that attempt started (409 pending change, 404 already deleted); callers pass such statuses in
-  ``tolerate_after_replay`` when they mean success, and other errors say the earlier attempt
-  may have been applied.
-- ``INPUT`` (POST to ``input/update``): CPS accepts an input only while the change waits for it,
-  so a repeat of an input that landed is refused with 409 and never applied twice [inferred:
-  CPS-API.md 5.3 documents the 409 at the wrong moment, not an idempotency guarantee]. Retried
-  like ``REPLACE`` and also on 409 a few times, because CPS answers 409 transiently right after
-  the input appears (CPS-API.md 5.3).
-- ``CREATE`` (POST enrollment): never blindly repeated. Retried only when CPS cannot have acted:
-  429, or a connection that failed before the request was sent. Any other failure after sending
-  raises ``AmbiguousWrite`` for the client to resolve by looking the enrollment up by CN.
+- Writes: ``CREATE`` (POST enrollment), ``REPLACE`` (PUT, DELETE) and ``INPUT`` (POST to
+  ``input/update``) are never repeated blindly. The session sends one again only when CPS cannot
+  have acted on it: a 429 (the gateway refused it before CPS saw it) or a connection that failed
+  before the request went out. ``INPUT`` is also sent again on 409 a few times, because CPS
+  answers 409 transiently right after an input appears (CPS-API.md 5.3), and a 409 means it was
+  not applied. Any other failure after sending (5xx, a dropped connection, a timeout, an
+  unreadable answer) raises ``AmbiguousWrite``: the client re-reads what the write was meant to
+  change and decides from that (a new pending change, an enrollment found by CN, an input no
+  longer asked for) whether it landed, instead of repeating it on the chance that it did not.
+  A repeat of a write that landed is not harmless: a second PUT can open (or, with
+  ``allow-cancel-pending-changes``, cancel) a change, a second upload can be taken again.
 """
 
 from __future__ import annotations
@@ -72,14 +69,10 @@ class ClientStats:
 
 @dataclass(frozen=True)
 class Reply:
-    """A usable answer: status and parsed JSON body (``None`` when empty).
-
-    ``replayed`` is true when an earlier attempt of the same call was sent and its fate is unknown.
-    """
+    """A usable answer: status and parsed JSON body (``None`` when empty)."""
 
     status: int
     body: Any
-    replayed: bool = False
 
 
 @dataclass
@@ -89,7 +82,6 @@ class _CallState:
     path: str
     retries: int = 0
     conflicts: int = 0
-    maybe_applied: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,10 +93,15 @@ class _Retry:
 
 
 class AmbiguousWrite(Exception):
-    """A create was sent and may or may not have happened; ``error`` is what went wrong."""
+    """A write was sent and may or may not have happened; ``error`` is what went wrong.
 
-    def __init__(self, error: CpsApiError) -> None:
+    ``landed`` is true when CPS did answer 2xx but the answer could not be read: the write
+    happened, only what it answered is unknown.
+    """
+
+    def __init__(self, error: CpsApiError, landed: bool = False) -> None:
         self.error = error
+        self.landed = landed
         super().__init__(str(error))
 
 
@@ -122,7 +119,7 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _MAYBE_SENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
-def error_for(method: str, path: str, status: int, body: Any, note: str | None = None) -> CpsApiError:
+def error_for(method: str, path: str, status: int, body: Any) -> CpsApiError:
     """The typed exception for an error answer (problem+json or anything else)."""
     problem = Problem.from_body(body)
     cls: type[CpsApiError]
@@ -136,10 +133,7 @@ def error_for(method: str, path: str, status: int, body: Any, note: str | None =
         cls = RateLimited
     else:
         cls = CpsApiError
-    message = None
-    if note:
-        message = f"{problem.detail or problem.title or 'request failed'}; {note}"
-    return cls(method, path, status, problem, message=message)
+    return cls(method, path, status, problem)
 
 
 class Session:
@@ -156,9 +150,12 @@ class Session:
         self._timeout = timeout
         self.stats = ClientStats()
 
+    @property
+    def policy(self) -> RetryPolicy:
+        return self._policy
+
     async def call(self, method: str, path: str, *, kind: CallKind, accept: str,
-                   content_type: str | None = None, body: Any = None, params: Params | None = None,
-                   tolerate_after_replay: frozenset[int] = frozenset()) -> Reply:
+                   content_type: str | None = None, body: Any = None, params: Params | None = None) -> Reply:
         """Send until a usable answer, a final error, or the retry budget runs out."""
         content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         headers = {"Accept": accept}
@@ -173,7 +170,7 @@ class Session:
             except _Failed as failed:
                 decision = self._after_failure(state, failed)
             else:
-                outcome = self._after_answer(state, status, response_headers, raw, tolerate_after_replay)
+                outcome = self._after_answer(state, status, response_headers, raw)
                 if isinstance(outcome, Reply):
                     return outcome
                 decision = outcome
@@ -190,48 +187,41 @@ class Session:
                 await self._policy.sleep(decision.delay)
 
     def _after_failure(self, state: _CallState, failed: _Failed) -> _Retry:
-        if state.kind is CallKind.CREATE and failed.sent:
-            raise AmbiguousWrite(TransportError(state.method, state.path, None, message=failed.reason))
+        error = TransportError(state.method, state.path, None, message=failed.reason)
         if failed.sent and state.kind is not CallKind.READ:
-            state.maybe_applied = True
+            raise AmbiguousWrite(error)
         if not failed.retryable or not self._budget_left(state):
-            note = _note(state.maybe_applied)
-            message = f"{failed.reason}; {note}" if note else failed.reason
-            raise TransportError(state.method, state.path, None, message=message)
+            raise error
         return _Retry(self._policy.delay(state.retries + 1, None), why=failed.reason)
 
-    def _after_answer(self, state: _CallState, status: int, headers: httpx.Headers, raw: bytes,
-                      tolerate_after_replay: frozenset[int]) -> Reply | _Retry:
+    def _after_answer(self, state: _CallState, status: int, headers: httpx.Headers, raw: bytes) -> Reply | _Retry:
         method, path, kind = state.method, state.path, state.kind
+        write = kind is not CallKind.READ
         parsed, malformed = _parse(raw)
         if 200 <= status < 300:
             if malformed is None:
-                return Reply(status, parsed, replayed=state.maybe_applied)
+                return Reply(status, parsed)
             error = TransportError(method, path, status, message=f"unreadable answer: {malformed}")
-            if kind is CallKind.CREATE:
-                raise AmbiguousWrite(error)
-            if kind is not CallKind.READ or not self._budget_left(state):
-                # CPS did act on a write; repeating it would not make the answer readable.
+            if write:
+                # CPS did act on the write; repeating it would not make the answer readable.
+                raise AmbiguousWrite(error, landed=True)
+            if not self._budget_left(state):
                 raise error
             return _Retry(self._policy.delay(state.retries + 1, None), why="unreadable answer")
         if status == 429:
             self.stats.rate_limited += 1
-        if kind is CallKind.CREATE and status >= 500:
+        if status == 409 and kind is CallKind.INPUT and state.conflicts + 1 < self._policy.conflict_attempts:
+            return _Retry(self._policy.conflict_delay, conflict=True, why="status 409 on an input update")
+        if write and status >= 500:
             raise AmbiguousWrite(error_for(method, path, status, parsed))
         retry_statuses = RETRY_STATUSES_READ if kind is CallKind.READ else RETRY_STATUSES_WRITE
-        if status in retry_statuses and (kind is not CallKind.CREATE or status == 429):
-            if status != 429 and kind is not CallKind.READ:
-                state.maybe_applied = True
+        if status in retry_statuses:
             if not self._budget_left(state):
-                raise error_for(method, path, status, parsed, _note(state.maybe_applied))
+                raise error_for(method, path, status, parsed)
             retry_after = parse_retry_after(headers.get("Retry-After"))
             return _Retry(self._policy.delay(state.retries + 1, retry_after), hold_all=status == 429,
                           why=f"status {status}")
-        if status == 409 and kind is CallKind.INPUT and state.conflicts + 1 < self._policy.conflict_attempts:
-            return _Retry(self._policy.conflict_delay, conflict=True, why="status 409 on an input update")
-        if state.maybe_applied and status in tolerate_after_replay:
-            return Reply(status, parsed, replayed=True)
-        raise error_for(method, path, status, parsed, _note(state.maybe_applied))
+        raise error_for(method, path, status, parsed)
 
     def _budget_left(self, state: _CallState) -> bool:
         return state.retries + 1 < self._policy.attempts
@@ -262,13 +252,6 @@ class Session:
         # Never the query string: it may carry the account switch key.
         log.debug("cps %s %s -> %d attempt=%d %.3fs", method, path, response.status_code, attempt, elapsed)
         return response.status_code, response.headers, response.content
-
-
-_MAYBE_APPLIED = "an earlier attempt may have been applied: re-read before trying again"
-
-
-def _note(maybe_applied: bool) -> str | None:
-    return _MAYBE_APPLIED if maybe_applied else None
 
 
 def _parse(raw: bytes) -> tuple[Any, str | None]:

@@ -165,6 +165,9 @@ async def test_operation_wire_contract(op: Op) -> None:
         seen.append(request)
         if op.name == "create" and request.method == "GET":
             return httpx.Response(200, json=lists, headers={"Content-Type": MT.format("enrollments.v12")})
+        if op.name == "update" and request.method == "GET":  # the pending changes before the PUT
+            return httpx.Response(200, json={"id": 10001, "pendingChanges": []},
+                                  headers={"Content-Type": MT.format("enrollment.v12")})
         return httpx.Response(op.status, json=op.answer, headers={"Content-Type": op.accept})
 
     async with client_for(handler) as cps:
@@ -208,6 +211,8 @@ async def test_update_drops_read_only_fields_and_keeps_unknown_ones() -> None:
     sent: list[Any] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json={"id": 10001, "pendingChanges": []})
         sent.append(json.loads(request.content))
         return httpx.Response(200, json={"enrollment": E, "changes": []})
 

@@ -17,7 +17,15 @@ import pytest
 from reconciler.cps.client import CpsClient
 from reconciler.cps.credentials import Credentials
 from reconciler.cps.retry import RetryPolicy
-from reconciler.errors import AuthenticationError, Conflict, CpsApiError, RateLimited, TransportError
+from reconciler.errors import (
+    AuthenticationError,
+    Conflict,
+    CpsApiError,
+    NotFound,
+    RateLimited,
+    TransportError,
+    WriteOutcomeUnknown,
+)
 
 from .conftest import dv_body
 
@@ -217,49 +225,129 @@ STATUS = {"enrollment": E, "changes": [C]}
 CHANGE_ID = {"change": C}
 
 
-@pytest.mark.parametrize("failure", [429, 502, 503, 504, httpx.ReadError, httpx.ConnectError, httpx.ReadTimeout],
-                         ids=str)
-async def test_put_and_delete_retry_transient_failures(failure: Step, sleeps: Sleeps) -> None:
-    put = Script(failure, 200, ok=STATUS)
-    delete = Script(failure, 202, ok=STATUS)
-    async with client(put, sleeps) as a, client(delete, sleeps) as b:
+class Enrollment:
+    """One enrollment behind GET/PUT/DELETE and a change behind GET/DELETE; scripted write attempts
+    either land (open a change, delete) or not. Records every request."""
+
+    def __init__(self, *steps: Step, lands: bool, pending: list[int] | None = None, opens: int = 20002) -> None:
+        self.write = Script(*steps, ok=None)
+        self.lands = lands
+        self.pending = list(pending or [])
+        self.opens = opens
+        self.exists = True
+        self.cancelled = False
+        self.requests: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request.method)
+        if request.method == "GET":
+            if request.url.path == C:
+                if not self.exists:
+                    return httpx.Response(404, json={"title": "Not Found"})
+                return httpx.Response(200, json={"statusInfo": {"state": "cancelled" if self.cancelled else "running"}})
+            if not self.exists:
+                return httpx.Response(404, json={"title": "Not Found"})
+            return httpx.Response(200, json={**ENROLLMENT, "pendingChanges": [
+                {"location": f"{E}/changes/{c}", "changeType": "new-certificate"} for c in self.pending]})
+        first = not self.write.requests
+        if first and self.lands or not first:  # a landed attempt, or any attempt after the first
+            if request.method == "PUT":
+                self.pending = [self.opens]
+            elif request.url.path == C:
+                self.cancelled = True
+            else:
+                self.exists = False
+        self.write.ok = {"enrollment": E, "changes": [f"{E}/changes/{self.opens}"]} if request.url.path == E \
+            else CHANGE_ID
+        return self.write(request)
+
+
+AMBIGUOUS = [500, 502, 503, 504, httpx.ReadError, httpx.ReadTimeout, httpx.RemoteProtocolError]
+
+
+@pytest.mark.parametrize("failure", [429, httpx.ConnectError, httpx.ConnectTimeout], ids=str)
+async def test_writes_are_sent_again_at_once_only_when_cps_cannot_have_acted(failure: Step, sleeps: Sleeps) -> None:
+    put, delete, ack = Enrollment(failure, 200, lands=False), Enrollment(failure, 202, lands=False), \
+        Script(failure, 200, ok=CHANGE_ID)
+    async with client(put, sleeps) as a, client(delete, sleeps) as b, client(ack, sleeps) as c:
         assert (await a.update_enrollment(10001, dv_body())).change_ids == [20002]
-        assert (await b.delete_enrollment(10001)).change_ids == [20002]
-    assert len(put.requests) == len(delete.requests) == 2
-    assert json.loads(put.requests[0].content) == json.loads(put.requests[1].content)
+        await b.delete_enrollment(10001)
+        await c.acknowledge_dv_challenges(10001, 20002)
+    assert put.requests == ["GET", "PUT", "PUT"]  # the pending changes before, then no re-read
+    assert delete.requests == ["DELETE", "DELETE"] and len(ack.requests) == 2
+    assert json.loads(put.write.requests[0].content) == json.loads(put.write.requests[1].content)
 
 
-async def test_500_is_retried_for_reads_only(sleeps: Sleeps) -> None:
-    script = Script(500, 200, ok=STATUS)
-    async with client(script, sleeps) as cps:
-        with pytest.raises(CpsApiError) as info:
+@pytest.mark.parametrize("failure", [*AMBIGUOUS, "garbled"], ids=str)
+async def test_put_whose_answer_was_lost_is_found_by_the_change_it_opened(failure: Step, sleeps: Sleeps) -> None:
+    cps_side = Enrollment(failure, lands=True)
+    async with client(cps_side, sleeps) as cps:
+        status = await cps.update_enrollment(10001, dv_body())
+    assert status.enrollment_id == 10001 and status.change_ids == [20002]
+    assert cps_side.requests == ["GET", "PUT", "GET"]  # never a second PUT
+
+
+@pytest.mark.parametrize("failure", AMBIGUOUS, ids=str)
+async def test_put_that_did_not_land_is_sent_again_after_a_reread(failure: Step, sleeps: Sleeps) -> None:
+    cps_side = Enrollment(failure, 200, lands=False)
+    async with client(cps_side, sleeps) as cps:
+        status = await cps.update_enrollment(10001, dv_body())
+    assert status.change_ids == [20002]
+    assert cps_side.requests == ["GET", "PUT", "GET", "PUT"]
+    assert sleeps.calls == [0.5]  # a moment for CPS before the re-read
+
+
+@pytest.mark.parametrize("lands,expected,puts", [(True, [20003], 1), (False, [20003], 2)])
+async def test_put_cancelling_a_pending_change_takes_only_a_new_change_as_its_own(
+        lands: bool, expected: list[int], puts: int, sleeps: Sleeps) -> None:
+    cps_side = Enrollment(httpx.ReadTimeout, 200, lands=lands, pending=[20001], opens=20003)
+    async with client(cps_side, sleeps) as cps:
+        status = await cps.update_enrollment(10001, dv_body(), allow_cancel_pending_changes=True)
+    assert status.change_ids == expected and cps_side.requests.count("PUT") == puts
+
+
+class _NeverAnswers(Enrollment):
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request.method)
+        if request.method == "GET":
+            return httpx.Response(200, json={**ENROLLMENT, "pendingChanges": []})
+        raise httpx.ReadTimeout("injected", request=request)
+
+
+async def test_put_that_never_gets_an_answer_says_its_outcome_is_unknown(sleeps: Sleeps) -> None:
+    cps_side = _NeverAnswers(lands=False)
+    async with client(cps_side, sleeps, attempts=3) as cps:
+        with pytest.raises(WriteOutcomeUnknown, match="may or may not have been applied"):
             await cps.update_enrollment(10001, dv_body())
-    assert info.value.status == 500 and len(script.requests) == 1
+    assert cps_side.requests == ["GET", "PUT", "GET", "PUT", "GET", "PUT", "GET"]
 
 
-async def test_put_error_after_an_ambiguous_attempt_says_so(sleeps: Sleeps) -> None:
-    script = Script(httpx.ReadTimeout, (409, {"title": "Cannot cancel pending change.",
-                                              "detail": "There is a pending change on the enrollment."}))
-    async with client(script, sleeps) as cps:
-        with pytest.raises(Conflict, match="earlier attempt may have been applied"):
-            await cps.update_enrollment(10001, dv_body())
-    assert len(script.requests) == 2
-
-
-async def test_delete_that_landed_before_its_answer_was_lost_counts_as_done(sleeps: Sleeps) -> None:
-    script = Script(httpx.ReadTimeout, 404)
-    async with client(script, sleeps) as cps:
+@pytest.mark.parametrize("failure", AMBIGUOUS, ids=str)
+@pytest.mark.parametrize("lands", [True, False], ids=["landed", "not-landed"])
+async def test_delete_after_an_ambiguous_failure_is_settled_by_a_reread(failure: Step, lands: bool,
+                                                                        sleeps: Sleeps) -> None:
+    cps_side = Enrollment(failure, 202, lands=lands)
+    async with client(cps_side, sleeps) as cps:
         status = await cps.delete_enrollment(10001)
-    assert status.enrollment_id == 10001 and status.changes == []
-    assert len(script.requests) == 2
+    assert status.enrollment_id == 10001
+    assert cps_side.requests == (["DELETE", "GET"] if lands else ["DELETE", "GET", "DELETE"])
+    assert not cps_side.exists
 
 
 async def test_delete_404_on_first_try_is_not_found(sleeps: Sleeps) -> None:
     script = Script(404)
     async with client(script, sleeps) as cps:
-        with pytest.raises(CpsApiError) as info:
+        with pytest.raises(NotFound):
             await cps.delete_enrollment(10001)
-    assert info.value.status == 404
+
+
+@pytest.mark.parametrize("lands", [True, False], ids=["landed", "not-landed"])
+async def test_cancel_change_after_an_ambiguous_failure_is_settled_by_a_reread(lands: bool, sleeps: Sleeps) -> None:
+    cps_side = Enrollment(503, 200, lands=lands)
+    async with client(cps_side, sleeps) as cps:
+        assert (await cps.cancel_change(10001, 20002)).change_id == 20002
+    assert cps_side.requests == (["DELETE", "GET"] if lands else ["DELETE", "GET", "DELETE"])
+    assert cps_side.cancelled
 
 
 async def test_input_update_retries_409_a_few_times(sleeps: Sleeps) -> None:
@@ -277,20 +365,23 @@ async def test_input_update_409_gives_up(sleeps: Sleeps) -> None:
     assert len(script.requests) == 3
 
 
-@pytest.mark.parametrize("failure", [502, 503, 504, 429, httpx.ReadError, httpx.ReadTimeout], ids=str)
-async def test_input_update_retries_transient_failures(failure: Step, sleeps: Sleeps) -> None:
+@pytest.mark.parametrize("failure", AMBIGUOUS, ids=str)
+async def test_input_update_with_an_unknown_outcome_is_left_to_the_caller(failure: Step, sleeps: Sleeps) -> None:
+    # Only the workflow can tell whether CPS still wants the input (and an upload must never go
+    # twice), so the client does not send it again: it says the outcome is unknown.
     script = Script(failure, 200, ok=CHANGE_ID)
     async with client(script, sleeps) as cps:
-        await cps.acknowledge_dv_challenges(10001, 20002)
-    assert len(script.requests) == 2
-    assert script.requests[0].content == script.requests[1].content
+        with pytest.raises(WriteOutcomeUnknown) as info:
+            await cps.upload_third_party_certificates(10001, 20002, [])
+    assert len(script.requests) == 1 and info.value.path.endswith("/third-party-cert-and-trust-chain")
+    assert sleeps.calls == []
 
 
-async def test_unreadable_answer_to_a_write_is_not_repeated(sleeps: Sleeps) -> None:
+async def test_unreadable_answer_to_an_input_means_cps_took_it(sleeps: Sleeps) -> None:
     script = Script("garbled", 200, ok=CHANGE_ID)
     async with client(script, sleeps) as cps:
-        with pytest.raises(TransportError, match="unreadable answer"):
-            await cps.acknowledge_dv_challenges(10001, 20002)
+        ack = await cps.acknowledge_dv_challenges(10001, 20002)
+    assert (ack.enrollment_id, ack.change_id) == (10001, 20002)
     assert len(script.requests) == 1
 
 
@@ -342,19 +433,27 @@ async def test_create_answer_lost_finds_the_new_enrollment_by_cn(failure: Step, 
     assert status.enrollment_id == 10050 and status.change_ids == [30000]
 
 
-@pytest.mark.parametrize("failure", [httpx.ReadTimeout, 502, 504], ids=str)
-async def test_create_that_did_not_land_raises_and_is_not_resent(failure: Step, sleeps: Sleeps) -> None:
-    cps_side = Cps(failure, lands=False)
+@pytest.mark.parametrize("failure", [httpx.ReadTimeout, httpx.RemoteProtocolError, 500, 502, 503, 504], ids=str)
+async def test_create_that_did_not_land_is_sent_again_after_the_lookup(failure: Step, sleeps: Sleeps) -> None:
+    cps_side = Cps(failure, 202, lands=False)
     async with client(cps_side, sleeps) as cps:
-        with pytest.raises(CpsApiError):
+        status = await cps.create_enrollment("1-AB", dv_body())
+    assert status.enrollment_id == 10050
+    assert len(cps_side.post.requests) == 2 and cps_side.gets == 2  # before, and the lookup between
+
+
+async def test_create_is_not_sent_again_once_the_budget_is_spent(sleeps: Sleeps) -> None:
+    cps_side = Cps(503, lands=False)
+    async with client(cps_side, sleeps, attempts=3) as cps:
+        with pytest.raises(WriteOutcomeUnknown):
             await cps.create_enrollment("1-AB", dv_body())
-    assert len(cps_side.post.requests) == 1
+    assert len(cps_side.post.requests) == 3 and cps_side.gets == 4
 
 
 async def test_create_with_two_new_candidates_is_not_guessed(sleeps: Sleeps) -> None:
     cps_side = Cps(httpx.ReadTimeout, lands=True, extra_new=1)
     async with client(cps_side, sleeps) as cps:
-        with pytest.raises(TransportError):
+        with pytest.raises(WriteOutcomeUnknown):
             await cps.create_enrollment("1-AB", dv_body(), allow_duplicate_cn=True)
     assert len(cps_side.post.requests) == 1
 
