@@ -10,7 +10,7 @@ import logging
 
 from reconciler.apply.context import WorkflowContext
 from reconciler.apply.warnings import decide
-from reconciler.errors import Conflict, NotFound
+from reconciler.errors import Conflict, NotFound, WriteOutcomeUnknown
 
 log = logging.getLogger("reconciler.apply")
 
@@ -46,7 +46,7 @@ async def acknowledge_warnings(ctx: WorkflowContext, enrollment_id: int, change_
             await client.acknowledge_pre_verification_warnings(enrollment_id, change_id)
         else:
             await client.acknowledge_post_verification_warnings(enrollment_id, change_id)
-    except (Conflict, NotFound) as exc:
+    except (Conflict, NotFound, WriteOutcomeUnknown) as exc:
         log.info("%s: %s acknowledgement not taken (%s); re-reading the change", ctx.name, which, exc)
         return False
     ctx.checkpoint("warnings:acknowledged")
@@ -70,7 +70,7 @@ async def acknowledge_change_management(ctx: WorkflowContext, enrollment_id: int
     ctx.step("acknowledge change management")
     try:
         await ctx.client.acknowledge_change_management(enrollment_id, change_id, info.validation_result_hash)
-    except (Conflict, NotFound) as exc:
+    except (Conflict, NotFound, WriteOutcomeUnknown) as exc:
         log.info("%s: change management acknowledgement not taken (%s); re-reading", ctx.name, exc)
         return False
     ctx.checkpoint("change-management:acknowledged")

@@ -14,7 +14,7 @@ from reconciler.apply.context import Stop, WorkflowContext
 from reconciler.apply.publishers.base import DNS_01, ChallengeRecord, Publisher
 from reconciler.apply.publishers.ledger import ChallengeLedger
 from reconciler.cps.models import Change, DvChallenges
-from reconciler.errors import Conflict, NotFound, PublisherError
+from reconciler.errors import Conflict, NotFound, PublisherError, WriteOutcomeUnknown
 from reconciler.spec.models import DvEnrollmentSpec
 
 log = logging.getLogger("reconciler.apply")
@@ -100,6 +100,10 @@ class DvStep:
         except (Conflict, NotFound) as exc:
             # CPS moved on or is busy checking: both mean the acknowledgement is not needed now.
             log.info("%s: DV acknowledgement not taken (%s); re-reading the change", ctx.name, exc)
+        except WriteOutcomeUnknown as exc:
+            # Maybe not taken: re-read the change; challenges still pending are acknowledged again.
+            log.info("%s: DV acknowledgement not confirmed (%s); re-reading the change", ctx.name, exc)
+            return False
         self._acknowledged.add(key)
         ctx.checkpoint("challenges:acknowledged")
         return True

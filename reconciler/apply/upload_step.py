@@ -26,7 +26,7 @@ from reconciler.apply.thirdparty import (
     run_signer,
 )
 from reconciler.cps.models import CertificateAndTrustChain
-from reconciler.errors import CertificateMismatch, Conflict, NotFound
+from reconciler.errors import CertificateMismatch, Conflict, NotFound, WriteOutcomeUnknown
 from reconciler.spec.models import ThirdPartyEnrollmentSpec
 
 log = logging.getLogger("reconciler.apply")
@@ -130,6 +130,7 @@ class UploadStep:
         conditions = {s.key_algorithm: self._condition(s, uploaded_before, now) for s in slots}
         if self.spec.signer is not None:
             await self._sign(slots, conditions)
+            now = datetime.now(UTC)  # a certificate signed just now is valid from now, not from before signing
             conditions = {s.key_algorithm: self._condition(s, uploaded_before, now) for s in slots}
         unsigned = [s for s in slots if conditions[s.key_algorithm] in ("missing", "stale")]
         if unsigned:
@@ -205,10 +206,12 @@ class UploadStep:
                                          trust_chain=c.trust_chain_pem) for c in checked]
         try:
             await ctx.client.upload_third_party_certificates(self.enrollment_id, change_id, body)
-        except (Conflict, NotFound) as exc:
-            # The change no longer takes an upload (moved on, or cancelled): keep the intent, so a
-            # later run can tell from CPS whether these certificates went up.
-            log.info("%s: upload not taken (%s); re-reading the change", ctx.name, exc)
+        except (Conflict, NotFound, WriteOutcomeUnknown) as exc:
+            # Not taken (the change moved on, or was cancelled), or maybe taken (the answer was
+            # lost): keep the intent and re-read the change. A change that stops asking settles the
+            # upload as done; one still asking gets these certificates again only if the change
+            # history does not hold them (``answer``), so they never go up twice.
+            log.info("%s: upload not confirmed (%s); re-reading the change", ctx.name, exc)
             return False
         ctx.checkpoint("upload:posted")
         self._uploaded.add(change_id)

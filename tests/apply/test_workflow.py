@@ -243,3 +243,50 @@ async def test_rfc2136_publisher_validated_by_sandbox_through_real_bind(tmp_path
         assert outcome.status == "done", outcome
         # Cleaned up once validated.
         assert bind_server.txt_values("_acme-challenge.www.example.test.") == set()
+
+
+# -- inputs whose answer is lost (the client raises WriteOutcomeUnknown; the workflow re-reads) --
+
+UPLOAD_PATH = "/cps/v2/enrollments/{e}/changes/{c}/input/update/third-party-cert-and-trust-chain"
+
+
+def _accepted(rig: object, suffix: str) -> list[dict[str, object]]:
+    log = rig.app.runtime.requests  # type: ignore[attr-defined]
+    return [r for r in log if str(r["path"]).endswith(suffix) and r["method"] == "POST"
+            and 200 <= int(r.get("processedStatus") or r["status"] or 0) < 300]
+
+
+@pytest.mark.parametrize("rule", [
+    {"action": "drop", "phase": "after"},          # landed, answer lost: must not go up again
+    {"status": 503, "phase": "after"},
+    {"status": 500},                               # not landed: sent again after the re-read
+    {"action": "drop"},
+], ids=["drop-after", "503-after", "500-before", "drop-before"])
+async def test_upload_with_a_lost_answer_goes_up_exactly_once(tmp_path: Path, rule: dict[str, object]) -> None:
+    async with sandbox_rig(tmp_path) as rig:
+        spec = tp_spec(signer={"command": SIGNER})
+        eid, cid = await rig.create(spec)
+        rig.app.runtime.faults.add({"rules": [{**rule, "method": "POST", "count": 1,
+                                               "path": UPLOAD_PATH.format(e="{e}", c="{c}")}]})
+        outcome = await EnrollmentWorkflow(rig.context(spec), eid, cid).run()
+        assert outcome.status == "done", outcome
+        assert rig.app.runtime.faults.rules[0].fired == 1
+        assert len(_accepted(rig, "/third-party-cert-and-trust-chain")) == 1
+        entry = rig.journal.entry("shop")
+        assert entry is not None and entry.intent is None and set(entry.certificate_fingerprints) == {"rsa", "ecdsa"}
+
+
+@pytest.mark.parametrize("rule", [{"status": 503}, {"action": "drop", "phase": "after"}], ids=["503", "drop-after"])
+async def test_dv_acknowledgement_with_a_lost_answer_is_given_again_only_if_still_needed(
+        tmp_path: Path, rule: dict[str, object]) -> None:
+    async with sandbox_rig(tmp_path) as rig:
+        spec = dv_spec()
+        eid, cid = await rig.create(spec)
+        rig.app.runtime.faults.add({"rules": [{**rule, "method": "POST", "count": 1,
+                                               "path": "*/lets-encrypt-challenges-completed"}]})
+        publisher = HookPublisher(RECORDER, None, cwd=tmp_path)
+        outcome = await EnrollmentWorkflow(rig.context(spec, publisher=publisher), eid, cid).run()
+        assert outcome.status == "done", outcome
+        acks = _accepted(rig, "/lets-encrypt-challenges-completed")
+        assert len(acks) == 1  # landed once: never repeated after it landed, repeated when it had not
+        assert len(hook_calls(tmp_path)) == 2  # published once, not again for the second acknowledgement
