@@ -22,6 +22,8 @@ __all__ = ["closest", "describe_validation_error", "model_at"]
 
 def closest(word: str, options: typing.Iterable[str]) -> str | None:
     """The most similar option, if any is reasonably close (difflib ratio >= 0.6)."""
+    if len(word) > 64:  # difflib is quadratic; no option is that long anyway
+        return None
     matches = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     if not matches and word.lower() != word:
         matches = difflib.get_close_matches(word.lower(), list(options), n=1, cutoff=0.6)

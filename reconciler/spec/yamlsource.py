@@ -8,7 +8,8 @@ The loader is a ``yaml.SafeLoader`` subclass that
 - reads booleans the YAML 1.2 way (only true/false), so ``ocsp_stapling: on`` stays the string
   ``"on"`` and country ``NO`` stays Norway; timestamps stay strings too,
 - caps alias expansion so a "billion laughs" document cannot blow up the path index: at most
-  ``MAX_ALIASES`` aliases, and at most ``MAX_VALUES`` values once aliases are expanded,
+  ``MAX_ALIASES`` aliases, and at most ``MAX_VALUES`` values once aliases are expanded (and as
+  written, per file: pure-Python parsing costs ~70 us a value),
 - caps nesting at ``MAX_DEPTH`` levels (deeper documents would exhaust Python's stack),
 - reads files through ``read_source``: at most ``MAX_FILE_BYTES``, UTF-8 only (a UTF-8 BOM is
   dropped), every refusal located at a line.
@@ -35,8 +36,9 @@ Path_ = tuple[str | int, ...]
 _TAG = "tag:yaml.org,2002:"
 _ALLOWED_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null", "seq", "map", "merge")}
 _MAX_ALIASES = 100
-MAX_VALUES = 100_000  # values in one document with aliases expanded; real specs hold a few hundred
+MAX_VALUES = 20_000  # values in a file, and in a document with aliases expanded; a spec holds ~30
 MAX_DEPTH = 50  # nesting levels; a spec needs about five
+MAX_DOCUMENTS = 1000  # `---` documents in one file
 MAX_FILE_BYTES = 1 << 20  # 1 MiB per spec file or reconcile.yaml
 _APPROX = " (line approximate: the template changes the line count)"
 
@@ -88,6 +90,7 @@ class _Loader(yaml.SafeLoader):
     def __init__(self, stream: str, line_map: LineMapper | None = None) -> None:
         super().__init__(stream)
         self.alias_count = 0
+        self.node_count = 0
         self.depth = 0
         self.line_map = line_map
 
@@ -110,11 +113,17 @@ class _Loader(yaml.SafeLoader):
                 event = self.peek_event()  # type: ignore[no-untyped-call]
                 raise self.problem(f"more than {_MAX_ALIASES} aliases in one document", event.start_mark.line)
         # PyYAML composes recursively: without a cap, a deeply nested document ends in RecursionError.
+        # Counting nodes as they are composed stops a huge document early (pure-Python parsing is slow).
         self.depth += 1
+        self.node_count += 1
         try:
             if self.depth > MAX_DEPTH:
                 event = self.peek_event()  # type: ignore[no-untyped-call]
                 raise self.problem(f"nested more than {MAX_DEPTH} levels deep", event.start_mark.line)
+            if self.node_count > MAX_VALUES:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise self.problem(f"more than {MAX_VALUES} values in one file; split it into several files",
+                                   event.start_mark.line)
             return super().compose_node(parent, index)  # type: ignore[no-any-return]
         finally:
             self.depth -= 1
@@ -191,7 +200,12 @@ def load_documents(text: str, display_name: str, line_map: LineMapper | None = N
     loader.display_name = display_name
     docs: list[tuple[Any, int]] = []
     try:
+        count = 0
         while loader.check_node():
+            count += 1
+            if count > MAX_DOCUMENTS:
+                raise loader.problem(f"more than {MAX_DOCUMENTS} YAML documents in one file",
+                                     loader.peek_event().start_mark.line)  # type: ignore[no-untyped-call]
             loader.alias_count = 0
             node = loader.get_node()
             if node is None:  # pragma: no cover - check_node said there is one
