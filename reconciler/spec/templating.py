@@ -31,6 +31,7 @@ import jinja2
 from jinja2 import nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
+from jinja2.visitor import NodeTransformer
 
 from reconciler.spec.yamlsource import shorten
 
@@ -40,9 +41,10 @@ MAX_TEXT = 1 << 20  # characters of any string/list a template builds, and of th
 MAX_BITS = 4096  # size of numbers built with ** and *
 MAX_WIDTH = 1000  # padding widths (center, indent, ljust, '%9999d', ...)
 MAX_ITERATIONS = 100_000  # {% for %} iterations per file, nested loops included
-MAX_CALLS = 100_000  # calls (macros, methods) per file
+MAX_CALLS = 20_000  # calls (macros, methods, ~) per file
 MAX_CALL_DEPTH = 50
 _BUDGET_NAME = "_reconcile_loop_budget"
+_CONCAT_NAME = "_reconcile_concat"
 _PADDING_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
 _WIDE_FORMAT = re.compile(r"%[-#0 +]*(?:\*|\d{4,})|%[-#0 +]*\d*\.(?:\*|\d{4,})")
 
@@ -56,16 +58,37 @@ class TemplateProblem(Exception):
         self.line = line
 
 
-def _size(value: Any) -> int:
-    return len(value) if isinstance(value, str | bytes | list | tuple | dict) else 0
+def _weight(value: Any, limit: int = MAX_TEXT) -> int:
+    """About how many characters ``value`` prints as, shared parts counted every time they appear
+    (a list of ten references to a list of ten ... is a "billion laughs"); stops counting past ``limit``."""
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            total += len(item)
+        elif isinstance(item, list | tuple | set | frozenset | dict):
+            total += len(item) + 1
+            if total <= limit:
+                stack.extend(item.items() if isinstance(item, dict) else item)
+        else:
+            total += 1
+        if total > limit:
+            break
+    return total
+
+
+def _check_weight(value: Any, what: str) -> Any:
+    weight = _weight(value)
+    if weight > MAX_TEXT:
+        raise SecurityError(f"{what} would build more than {MAX_TEXT} characters or items")
+    return value
 
 
 def _check_result(value: Any, what: str) -> Any:
-    if _size(value) > MAX_TEXT:
-        raise SecurityError(f"{what} would build {_size(value)} characters or items (at most {MAX_TEXT})")
-    if isinstance(value, int) and value.bit_length() > MAX_BITS:
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_BITS:
         raise SecurityError(f"{what} would build a number of more than {MAX_BITS} bits")
-    return value
+    return _check_weight(value, what)
 
 
 def _check_width(width: Any, what: str) -> None:
@@ -80,6 +103,7 @@ def _check_format(text: Any) -> None:
 
 def _bounded_filter(func: Callable[..., Any], name: str, width_at: int | None) -> Callable[..., Any]:
     def bounded(*args: Any, **kwargs: Any) -> Any:
+        _check_weight((args, kwargs), f"filter {name}'s input")
         if width_at is not None and len(args) > width_at:
             _check_width(args[width_at], f"filter {name}")
         for key in ("width", "length"):
@@ -105,11 +129,11 @@ class _BoundedEnvironment(SandboxedEnvironment):
         self.calls = 0
         self.depth = 0
         self.globals[_BUDGET_NAME] = self._count
+        self.globals[_CONCAT_NAME] = _concat
         self.globals.pop("lipsum", None)  # lipsum(n=10**6) is a CPU and memory bomb with no use in specs
-        for name, width_at in (("center", 1), ("indent", 1), ("wordwrap", 2), ("truncate", 2), ("format", None),
-                               ("join", None), ("replace", None), ("string", None)):
-            if name in self.filters:
-                self.filters[name] = _bounded_filter(self.filters[name], name, width_at)
+        widths = {"center": 1, "indent": 1, "wordwrap": 2, "truncate": 2}
+        for name, func in list(self.filters.items()):
+            self.filters[name] = _bounded_filter(func, name, widths.get(name))
 
     def _count(self, iterable: Iterable[Any]) -> Iterator[Any]:
         for item in iterable:
@@ -124,7 +148,8 @@ class _BoundedEnvironment(SandboxedEnvironment):
         for loop in tree.find_all(nodes.For):
             loop.iter = nodes.Call(nodes.Name(_BUDGET_NAME, "load", lineno=loop.lineno), [loop.iter], [], None, None,
                                    lineno=loop.lineno)
-        return tree
+        # `a ~ b` would print nested lists whole; route it through the weight check.
+        return _ConcatGuard().visit(tree)  # type: ignore[no-any-return]
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         # jinja sandboxes what str.format reads, not how wide it pads: '{:>999999999}'.format(1).
@@ -152,10 +177,11 @@ class _BoundedEnvironment(SandboxedEnvironment):
                 raise SecurityError(f"{left} ** {right} would build a number of more than {MAX_BITS} bits")
         if operator_ == "*":
             for seq, count in ((left, right), (right, left)):
-                if _size(seq) and isinstance(count, int) and _size(seq) * count > MAX_TEXT:
-                    raise SecurityError(f"repeating {_size(seq)} characters or items {count} times is too much")
+                if isinstance(seq, str | list | tuple) and isinstance(count, int) and _weight(seq) * count > MAX_TEXT:
+                    raise SecurityError(f"repeating {_weight(seq)} characters or items {count} times is too much")
         if operator_ == "%":
             _check_format(left)
+            _check_weight((left, right), "operator %")
         return _check_result(super().call_binop(context, operator_, left, right), f"operator {operator_}")
 
     def call(__self, __context: jinja2.runtime.Context, __obj: Any, *args: Any,  # noqa: N805 - jinja's signature
@@ -165,11 +191,30 @@ class _BoundedEnvironment(SandboxedEnvironment):
             raise SecurityError(f"more than {MAX_CALLS} calls in one file")
         if __self.depth >= MAX_CALL_DEPTH:
             raise SecurityError(f"calls nested more than {MAX_CALL_DEPTH} deep (a macro calling itself?)")
+        _check_weight((args, kwargs), "a call's arguments")
         __self.depth += 1
         try:
             return _check_result(SandboxedEnvironment.call(__self, __context, __obj, *args, **kwargs), "a call")
         finally:
             __self.depth -= 1
+
+
+class _ConcatGuard(NodeTransformer):
+    """Rewrites ``a ~ b`` into a call of the checked concatenation."""
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:  # noqa: N802 - jinja's visitor naming
+        self.generic_visit(node)
+        return nodes.Call(nodes.Name(_CONCAT_NAME, "load", lineno=node.lineno), [nodes.List(node.nodes)], [], None,
+                          None, lineno=node.lineno)
+
+
+def _concat(items: list[Any]) -> str:
+    return "".join(str(_check_weight(item, "operator ~")) for item in items)
+
+
+def _finalize(value: Any) -> Any:
+    """Every ``{{ value }}`` passes here before it is printed."""
+    return _check_weight(value, "printing this value")
 
 
 def _environment(source: str, name: str) -> _BoundedEnvironment:
@@ -182,6 +227,7 @@ def _environment(source: str, name: str) -> _BoundedEnvironment:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
+        finalize=_finalize,
     )
 
 
