@@ -218,9 +218,15 @@ def _finalize(value: Any) -> Any:
 
 
 def _environment(source: str, name: str) -> _BoundedEnvironment:
+    loaded: list[str] = []
+
     def load(requested: str) -> tuple[str, str, Any] | None:
-        # Only the file being rendered exists for this environment: no {% include %} of others.
-        return (source, name, lambda: True) if requested == name else None
+        # Only the file being rendered exists for this environment, and only once: no {% include %}
+        # of other files, nor of itself (that recursed until Python's stack ran out).
+        if requested != name or loaded:
+            return None
+        loaded.append(name)
+        return source, name, lambda: True
 
     return _BoundedEnvironment(
         loader=jinja2.FunctionLoader(load),
@@ -228,6 +234,8 @@ def _environment(source: str, name: str) -> _BoundedEnvironment:
         keep_trailing_newline=True,
         autoescape=False,
         finalize=_finalize,
+        cache_size=0,  # so an include of the file itself asks the loader, which refuses
+
     )
 
 

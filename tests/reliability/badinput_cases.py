@@ -354,6 +354,8 @@ CASES: list[Case] = [
          spec=dv("from-import-subprocess", "{% from 'subprocess' import run %}")),
     Case("include-etc-passwd", JINJA, 4, "cannot include '/etc/passwd'",
          spec=dv("include-etc-passwd", "x: {% include '/etc/passwd' %}")),
+    Case("include-itself", JINJA, 4, "cannot include 'malformed/include-itself.yaml'",
+         spec=dv("include-itself", "{% include 'malformed/include-itself.yaml' %}")),
     Case("extends-config", JINJA, 1, "cannot include '../reconcile.yaml'",
          spec="{% extends '../reconcile.yaml' %}\n" + dv("extends-config")),
     # jinja2 resource bombs: the sandbox stops internals, the budget stops exhaustion
