@@ -1,9 +1,21 @@
-"""The journal: every step the executor takes, written to the state file as soon as it is taken.
+"""The journal: every step the executor takes, recorded in the state file as soon as it is taken.
 
 The workflow never touches the state store directly; it tells the journal what happened
 (``intent`` before a non-idempotent call, ``change_seen`` after each read, ``uploaded`` after an
-upload, ...) and the journal turns that into one atomic state write. That is what makes a crash
+upload, ...) and the journal turns that into an atomic state write. That is what makes a crash
 at any point resumable: the next run reads where the last one got.
+
+Two kinds of record (the difference matters only while the store holds the lock in an event loop):
+
+- **Written through** (on disk before the method returns): ``intent`` and everything that settles
+  or follows a non-idempotent call or an outside effect: ``created``, ``change_opened``,
+  ``finished_spec``, ``uploaded``, ``challenges_published``, ``clear_intent``, ``forget``.
+- **Deferred** (on disk at the end of the event-loop turn, with the next written-through record,
+  or when the lock is released): ``bind``, ``unbind``, ``change_seen``, ``finished``. Each only
+  caches what the next run reads from CPS again or precedes a written-through intent, so losing
+  one to a crash equals crashing a moment earlier, which resume already handles. With a hundred
+  enrollments polling at once, these are most of the writes, and coalescing them is what keeps
+  a large apply from spending its time rewriting the state file.
 """
 
 from __future__ import annotations
@@ -15,7 +27,7 @@ from typing import Any
 from reconciler.apply.publishers.base import ChallengeRecord
 from reconciler.cps.models import Change
 from reconciler.state.model import ChangeInFlight, Intent, PublishedChallenge, StateEntry
-from reconciler.state.store import StateStore
+from reconciler.state.store import StateStore, entry_change
 
 
 def _now() -> datetime:
@@ -32,7 +44,14 @@ class StateJournal:
         return self.store.read().entry(name)
 
     def _update(self, name: str, **fields: Any) -> None:
-        self.store.update_entry(name, **fields)
+        self.store.update(entry_change(name, fields))
+
+    def _defer(self, name: str, **fields: Any) -> None:
+        self.store.update(entry_change(name, fields), defer=True)
+
+    def flush(self) -> None:
+        """Write deferred records now (the end of a run; the lock's release does it too)."""
+        self.store.flush()
 
     # -- binding ---------------------------------------------------------------------------------
 
@@ -49,13 +68,13 @@ class StateJournal:
                     "contract_id": contract_id, "common_name": common_name, "prevent_destroy": prevent_destroy,
                     "enrollment_id": enrollment_id if enrollment_id is not None else current.enrollment_id})
             return state.with_entry(name, entry)
-        self.store.update(change)
+        self.store.update(change, defer=True)
 
     def unbind(self, name: str) -> None:
         """Drop a (gone) enrollment id before creating a new one, so a crash resumes as a create."""
         entry = self.entry(name)
         if entry is not None and (entry.enrollment_id is not None or entry.change is not None):
-            self._update(name, enrollment_id=None, change=None, certificate_fingerprints={}, challenges=())
+            self._defer(name, enrollment_id=None, change=None, certificate_fingerprints={}, challenges=())
 
     def forget(self, name: str) -> None:
         self.store.remove_entry(name)
@@ -97,7 +116,7 @@ class StateJournal:
         if previous is not None and previous.model_copy(update={"updated_at": None}) == \
                 seen.model_copy(update={"updated_at": None}):
             return  # nothing moved: spare the state file a write per poll
-        self._update(name, change=seen)
+        self._defer(name, change=seen)
 
     def challenges_published(self, name: str, change_id: int, publisher: str,
                              records: Iterable[ChallengeRecord]) -> None:
@@ -124,4 +143,4 @@ class StateJournal:
         fields: dict[str, Any] = {"change": None, "intent": None}
         if spec_hash is not None:
             fields["spec_hash"] = spec_hash
-        self._update(name, **fields)
+        self._defer(name, **fields)

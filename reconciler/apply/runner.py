@@ -81,7 +81,11 @@ async def run_apply(*, config: Config, specs: LoadedSpecs, store: StateStore, cl
     executor = Executor(client=client, journal=journal, specs={s.name: s.spec for s in specs.specs},
                         root=config.root, state_dir=config.state_path.parent, options=apply_options,
                         publishers=publishers, report=report, run_id=run_id)
-    return ApplyRun("applied", plan, await executor.run(plan))
+    try:
+        result = await executor.run(plan)
+    finally:
+        journal.flush()  # the run's last deferred records (also flushed when the lock is released)
+    return ApplyRun("applied", plan, result)
 
 
 def _settle_unchanged(plan: Plan, journal: StateJournal) -> None:
@@ -111,4 +115,4 @@ def _record_refresh(store: StateStore, plan: Plan) -> None:
                 state = state.with_entry(name, entry.model_copy(update={"last_refresh": now}))
         return state
 
-    store.update(stamp)
+    store.update(stamp, defer=True)

@@ -10,19 +10,26 @@ Files, for a state at ``state/reconcile-state.json``::
 Reads never repair anything: a truncated or corrupt file stops the run with an error naming the
 backup, because guessing here is how duplicates get created. Writes check lineage and serial so
 that two histories (or a concurrent writer) can never overwrite each other silently.
+
+While a store holds the lock (``reconcile apply`` holds it for the whole run), no other process
+writes the file, so the store keeps the state in memory instead of re-reading it for every step,
+and may coalesce *deferred* updates (see :meth:`StateStore.update`): an apply of a hundred
+enrollments records ~900 steps, and a whole-file read, render and fsync per step on the event
+loop made such an apply CPU-bound and quadratic in the number of entries.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import getpass
 import json
 import os
 import socket
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +38,7 @@ import filelock
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from reconciler.errors import StateError, StateLocked
+from reconciler.state.files import StateFile, atomic_write
 from reconciler.state.model import FORMAT_VERSION, State, StateEntry
 
 
@@ -58,29 +66,30 @@ def _user() -> str:
         return str(os.getuid())
 
 
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable; some filesystems refuse O_RDONLY on directories.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+def entry_change(name: str, fields: dict[str, Any]) -> Callable[[State], State]:
+    """A state change setting ``fields`` on the existing entry ``name`` (for ``StateStore.update``)."""
+    def change(state: State) -> State:
+        entry = state.entry(name)
+        if entry is None:
+            raise StateError(f"no state entry named {name!r}")
+        return state.with_entry(name, StateEntry.model_validate({**entry.model_dump(), **fields}))
+    return change
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+class _Held:
+    """What a store knows while it holds the lock: no other process writes the file meanwhile."""
+
+    def __init__(self) -> None:
+        self.state: State | None = None
+        """The state as this run sees it: the file's, plus deferred records maybe not written yet."""
+        self.dirty = False
+        """Deferred records not yet handed to the writer."""
+        self.scheduled_on: asyncio.AbstractEventLoop | None = None
+        """The loop a hand-over is queued on (a loop that ended without running it does not count)."""
+        self.pool: ThreadPoolExecutor | None = None
+        """The write-behind worker: one thread, so batches land in order."""
+        self.error: BaseException | None = None
+        """A deferred write that failed; raised by the next update, write or flush."""
 
 
 class StateStore:
@@ -97,11 +106,32 @@ class StateStore:
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.info_path = self.path.with_name(self.path.name + ".lock.info")
         self._mutex = threading.RLock()
+        self._held: _Held | None = None
+        self._file = StateFile(self.path, self.backup_path)
+
+    @property
+    def writes(self) -> int:
+        """State files written by this store (a coalesced batch counts once); benchmarks report it."""
+        return self._file.writes
 
     # -- reading ---------------------------------------------------------------------------
 
     def read(self) -> State:
-        """The state on disk; a fresh state (new lineage, serial 0) when there is no file yet."""
+        """The state on disk; a fresh state (new lineage, serial 0) when there is no file yet.
+
+        While this store holds the lock: the state in memory, which is the file's plus the
+        deferred records not yet written.
+        """
+        with self._mutex:
+            held = self._held
+            if held is not None and held.state is not None:
+                return held.state
+            state = self._read_file()
+            if held is not None:
+                held.state = state
+            return state
+
+    def _read_file(self) -> State:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -140,26 +170,33 @@ class StateStore:
     # -- writing ---------------------------------------------------------------------------
 
     def write(self, state: State) -> State:
-        """Write ``state`` with the serial bumped; returns what was written.
+        """Write ``state`` with the serial bumped; on disk when this returns; returns what was written.
 
         Refused when the file on disk belongs to another lineage or moved on since ``state`` was
-        read (its serial differs): re-read and redo the change instead.
+        read (its serial differs): re-read and redo the change instead. Deferred records made
+        before it are written with it (the whole state is written).
         """
         with self._mutex:
-            current = self._current()
-            if current is not None:
-                if current.lineage != state.lineage:
-                    raise StateError(f"state file {self.path} has lineage {current.lineage}, not "
-                                     f"{state.lineage}: refusing to overwrite another state's history")
-                if current.serial != state.serial:
-                    raise StateError(f"state file {self.path} changed since it was read (serial "
-                                     f"{current.serial} on disk, {state.serial} in hand); re-read it")
+            self._raise_deferred_error()
+            held = self._held
+            current = held.state if held is not None and held.state is not None else self._current()
+            self._check(current, state)
             new = state.model_copy(update={"serial": state.serial + 1})
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if current is not None:
-                _atomic_write(self.backup_path, self.path.read_bytes())
-            _atomic_write(self.path, new.to_json().encode("utf-8"))
+            if held is not None:
+                held.state = new
+                held.dirty = False
+            self._file.write(new)
             return new
+
+    def _check(self, current: State | None, state: State) -> None:
+        if current is None:
+            return
+        if current.lineage != state.lineage:
+            raise StateError(f"state file {self.path} has lineage {current.lineage}, not "
+                             f"{state.lineage}: refusing to overwrite another state's history")
+        if current.serial != state.serial:
+            raise StateError(f"state file {self.path} changed since it was read (serial "
+                             f"{current.serial} on disk, {state.serial} in hand); re-read it")
 
     def _current(self) -> State | None:
         try:
@@ -168,14 +205,75 @@ class StateStore:
             return None
         return self._parse(raw)
 
-    def update(self, change: Callable[[State], State]) -> State:
-        """Read, apply ``change``, write (only if something changed); returns the resulting state."""
+    def update(self, change: Callable[[State], State], *, defer: bool = False) -> State:
+        """Read, apply ``change``, write (only if something changed); returns the resulting state.
+
+        Written before this returns, unless ``defer`` and this store holds the lock and an event
+        loop runs in this thread: then the result is kept in memory and handed at the end of the
+        current loop turn to a worker thread that writes it (many deferred updates of one turn
+        become one write, and the loop does not wait for the disk). A deferred record reaches the
+        disk by then, or with the next non-deferred write, :meth:`flush` or the lock's release,
+        whichever is first. Defer only records whose loss to a crash equals crashing a moment
+        earlier; anything that must be on disk before a later action (an intent) must not be.
+        """
         with self._mutex:
+            self._raise_deferred_error()
             state = self.read()
             new = change(state)
             if new == state:
                 return state
+            held = self._held
+            if defer and held is not None and self._schedule(held):
+                self._check(state, new)
+                new = new.model_copy(update={"serial": state.serial + 1})
+                held.state = new
+                held.dirty = True
+                return new
             return self.write(new)
+
+    def _schedule(self, held: _Held) -> bool:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        if held.scheduled_on is not loop:
+            held.scheduled_on = loop
+            loop.call_soon(self._hand_over, held)
+        return True
+
+    def _hand_over(self, held: _Held) -> None:
+        """End of a loop turn: give the coalesced state to the write-behind worker."""
+        with self._mutex:
+            held.scheduled_on = None
+            if self._held is not held or not held.dirty or held.state is None:
+                return
+            snapshot, held.dirty = held.state, False
+            if held.pool is None:
+                held.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-write-behind")
+            held.pool.submit(self._write_behind, held, snapshot)
+
+    def _write_behind(self, held: _Held, snapshot: State) -> None:
+        try:
+            self._file.write(snapshot)  # skipped if a later state was written meanwhile
+        except BaseException as exc:  # a worker has no caller: the next update/write/flush raises it
+            held.error = exc
+
+    def _raise_deferred_error(self) -> None:
+        held = self._held
+        if held is not None and held.error is not None:
+            error, held.error = held.error, None
+            raise StateError(f"state file {self.path}: a deferred write failed: {error}") from error
+
+    def flush(self) -> None:
+        """Put every deferred record on disk now (waits for the worker's write in progress)."""
+        with self._mutex:
+            self._raise_deferred_error()
+            held = self._held
+            if held is None or held.state is None:
+                return
+            held.dirty = False
+            self._file.write(held.state)  # a no-op when the worker already wrote this state
+            self._raise_deferred_error()
 
     def save_entry(self, name: str, entry: StateEntry) -> State:
         """Bind ``name`` to ``entry`` and write at once."""
@@ -183,12 +281,7 @@ class StateStore:
 
     def update_entry(self, name: str, **fields: Any) -> State:
         """Change some fields of an existing entry and write at once (``intent=None`` clears it)."""
-        def change(state: State) -> State:
-            entry = state.entry(name)
-            if entry is None:
-                raise StateError(f"no state entry named {name!r}")
-            return state.with_entry(name, StateEntry.model_validate({**entry.model_dump(), **fields}))
-        return self.update(change)
+        return self.update(entry_change(name, fields))
 
     def remove_entry(self, name: str) -> State:
         """Forget ``name`` and write at once."""
@@ -216,9 +309,26 @@ class StateStore:
                         host=socket.gethostname(), user=_user(),
                         started=datetime.now(UTC).isoformat(timespec="seconds"))
         try:
-            _atomic_write(self.info_path, info.model_dump_json().encode("utf-8"))
-            yield info
+            atomic_write(self.info_path, info.model_dump_json().encode("utf-8"))
+            yield from self._holding(info)
         finally:
             with contextlib.suppress(OSError):
                 self.info_path.unlink()
             lock.release()
+
+    def _holding(self, info: LockInfo) -> Iterator[LockInfo]:
+        held = _Held()
+        with self._mutex:
+            self._held = held
+            self._file.ordered(True)
+        try:
+            yield info
+        finally:
+            try:
+                self.flush()  # deferred records land before anyone else may read or write the file
+            finally:
+                if held.pool is not None:
+                    held.pool.shutdown(wait=True)  # outside the mutex: a failing worker takes none
+                with self._mutex:
+                    self._held = None
+                    self._file.ordered(False)
