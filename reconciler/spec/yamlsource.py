@@ -277,6 +277,9 @@ _UTF16_32 = {codecs.BOM_UTF32_LE: "UTF-32", codecs.BOM_UTF32_BE: "UTF-32",
              codecs.BOM_UTF16_LE: "UTF-16", codecs.BOM_UTF16_BE: "UTF-16"}
 
 
+_INVISIBLE_BREAK = re.compile("[\u0085\u2028\u2029]")
+
+
 def read_source(path: Path, limit: int = MAX_FILE_BYTES) -> str:
     """The text of a spec or config file; ``YamlProblem`` (with a line when one applies) when it is
     larger than ``limit`` bytes, not UTF-8, or binary. Reads at most ``limit + 1`` bytes."""
@@ -296,11 +299,17 @@ def read_source(path: Path, limit: int = MAX_FILE_BYTES) -> str:
         raise YamlProblem("NUL byte: this is a binary file, or UTF-16 without a byte-order mark; save it as UTF-8",
                           data.count(b"\n", 0, nul) + 1)
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         bad = data[exc.start:exc.start + 1].hex()
         raise YamlProblem(f"not UTF-8: byte 0x{bad} cannot be decoded ({exc.reason}); save the file as UTF-8",
                           data.count(b"\n", 0, exc.start) + 1) from None
+    # YAML ends lines at these too, editors and templates do not: every line number after one would be off.
+    odd = _INVISIBLE_BREAK.search(text)
+    if odd:
+        raise YamlProblem(f"character U+{ord(odd.group()):04X} is an invisible line break; remove it",
+                          text.count("\n", 0, odd.start()) + 1)
+    return text
 
 
 def lookup(data: Any, path: Path_) -> Mark | None:

@@ -298,6 +298,8 @@ CASES: list[Case] = [
     Case("nul-byte", ENC, 4, "NUL byte", spec=dv("nul-byte", "sans: [a\0b.example.com]")),
     Case("raw-escape-character", ENC, 4, "character '\\x1b' (U+001B) is not allowed in YAML",
          spec=dv("raw-escape-character", "sans: [a\x1b[2Jb.example.com]")),
+    Case("unicode-line-separator", ENC, 4, "character U+2028 is an invisible line break",
+         spec=dv("unicode-line-separator", "# a comment\u2028sans: [a.example.com]")),
     Case("escape-sequence-in-text", ENC, 5, "invisible control character U+001B", field="organization.name",
          spec=dv("escape-sequence-in-text", "organization:", '  name: "Example\\e[2J\\e]0;pwned\\a"')),
     Case("bidi-override-in-text", ENC, 5, "invisible control character U+202E", field="admin_contact.first_name",
