@@ -3,7 +3,7 @@
 Each case (tests/reliability/badinput_cases.py plus the committed corpus in
 tests/fixtures/specs/malformed/) is built as its own repository whose reconcile.yaml points at a
 real sandbox served over HTTPS with real EdgeGrid credentials. The real CLI runs ``plan``,
-``apply --auto-approve`` and ``validate`` in it; each must exit 1 with a one-line-per-issue error
+``apply --auto-approve``, ``status`` and ``validate`` in it; each must exit 1 with a one-line-per-issue error
 naming the file and line (and field), no traceback, no line longer than ``MAX_LINE``, and the
 sandbox's request log must stay empty. A socket spy also records any connection attempt.
 A positive control shows the same wiring does reach the sandbox when the specs are good, so an
@@ -27,7 +27,7 @@ from tests.reliability.badinput_cases import CASES, REQUIRED_CATEGORIES, Case, b
 from tests.reliability.badinput_pki import Pki
 
 ALL = CASES + fixture_cases()
-COMMANDS = (("plan",), ("apply", "--auto-approve"), ("validate",))
+COMMANDS = (("plan",), ("apply", "--auto-approve"), ("status",), ("validate",))
 MAX_LINE = 1000  # a refusal is read by a person: a huge value must not be echoed whole
 
 
