@@ -175,13 +175,16 @@ def test_dv_hook_and_dual_stack_third_party_deploy_in_one_apply(sandbox_server: 
         assert cli(server, repo, "plan", "--detailed-exitcode").returncode == 0
 
 
-def test_manual_dv_waits_then_finishes_once_published(tmp_path: Path) -> None:
+def test_manual_dv_waits_then_finishes_once_published(tmp_path: Path, secret_scan: SecretScan) -> None:
     # Validation policy "dns": the sandbox checks the TXT records in its Edge DNS, so the test's
     # publication is what makes the second apply succeed.
     with SandboxServer(engine=EngineConfig(validation_policy="dns")) as server, ClockPump(server):
         repo = tmp_path / "repo"
+        secret_scan.add_secrets(server.credentials)
+        secret_scan.add_path(repo)  # the challenge ledger and zone snippet included
         write_repo(repo, "ctr_1-MANUAL", [dv_manual("blog", "blog.example.com")])
         first = cli(server, repo, "apply", "--auto-approve", "--timeout", "25")
+        secret_scan.add_text("first apply", first.stdout + first.stderr)
         assert first.returncode == 3, first.stdout + first.stderr
         assert "waiting for DNS publication of 1 challenge(s)" in first.stdout
         ledger = json.loads((repo / "state" / "challenges" / "blog.json").read_text())
@@ -196,6 +199,7 @@ def test_manual_dv_waits_then_finishes_once_published(tmp_path: Path) -> None:
                                 json={"name": name, "type": "TXT", "ttl": 60, "rdata": [f'"{challenge["value"]}"']})
             assert created.status_code == 201, created.text
         second = cli(server, repo, "apply", "--auto-approve", "--timeout", "25")
+        secret_scan.add_text("second apply", second.stdout + second.stderr)
         assert second.returncode == 0, second.stdout + second.stderr
         # Either this apply acknowledged and followed it to production, or CPS (which also checks
         # on its own) got there first and the apply found nothing left to do; both end deployed.
