@@ -49,6 +49,7 @@ __all__ = ["LoadedSpec", "LoadedSpecs", "SpecReport", "check_specs", "format_pat
 
 AnySpec = DvEnrollmentSpec | ThirdPartyEnrollmentSpec
 SUFFIXES = (".yaml", ".yml")
+MAX_ERRORS_PER_FILE = 100
 _APPROX = " (line approximate: the template changes the line count)"
 
 
@@ -313,7 +314,25 @@ def check_specs(config: Config, paths: list[Path] | None = None) -> SpecReport:
     unique = list(dict.fromkeys(issues))
     file_rank = {config.relative(p): n for n, p in enumerate(files)}
     unique.sort(key=lambda i: (file_rank.get(i.file, -1), i.line or 0))
-    return SpecReport(results, unique, len(files), frozenset(invalid))
+    return SpecReport(results, _capped(unique), len(files), frozenset(invalid))
+
+
+def _capped(issues: list[SpecIssue]) -> list[SpecIssue]:
+    """At most ``MAX_ERRORS_PER_FILE`` errors per file, then one line saying how many more there are:
+    a generated file can hold thousands of the same mistake, and nobody reads past the first page."""
+    shown: dict[str, int] = {}
+    hidden: dict[str, int] = {}
+    kept: list[SpecIssue] = []
+    for issue in issues:
+        if issue.severity == "error":
+            if shown.get(issue.file, 0) >= MAX_ERRORS_PER_FILE:
+                hidden[issue.file] = hidden.get(issue.file, 0) + 1
+                continue
+            shown[issue.file] = shown.get(issue.file, 0) + 1
+        kept.append(issue)
+    for file, count in hidden.items():
+        kept.append(SpecIssue(file, None, "", f"{count} more errors in this file are not shown; fix these first"))
+    return kept
 
 
 def load_specs(config: Config, paths: list[Path] | None = None) -> LoadedSpecs:
