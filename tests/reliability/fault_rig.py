@@ -8,8 +8,9 @@ fire on its own first attempts only, however many cells run at once.
 A cell plans and applies one DV enrollment (hook publisher) and one dual-stack third-party
 enrollment (signer hook, change management), with pre- and post-verification warnings on, so one
 apply passes through every input CPS can ask for. Operations only an update uses (reading one
-enrollment, PUT) get a second apply that adds a SAN to the DV enrollment, with the faults
-installed after the first.
+enrollment, PUT) get a second apply that adds a SAN to the DV enrollment; DELETE gets a second
+apply that drops the DV spec with ``--allow-delete``. Their faults are installed after the first
+apply, which runs clean.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import yaml
@@ -68,14 +69,17 @@ INFO = CHANGE + "/input/info/"
 UPDATE = CHANGE + "/input/update/"
 
 
+Phase = Literal["create", "update", "delete"]
+
+
 @dataclass(frozen=True)
 class Operation:
-    """One client operation apply uses, named by its CPS route."""
+    """One client operation apply uses, named by its CPS route, and the apply that uses it."""
 
     key: str
     method: str
     route: str
-    update_only: bool = False  # only an update apply uses it: fault the second apply
+    phase: Phase = "create"
 
     @property
     def write(self) -> bool:
@@ -83,14 +87,17 @@ class Operation:
 
     @property
     def label(self) -> str:
-        return f"{self.method} {self.route.removeprefix('/cps/v2')}"
+        """``METHOD route``, with ``{change}`` for ``/enrollments/{enrollmentId}/changes/{changeId}``."""
+        route = self.route.removeprefix("/cps/v2").replace(CHANGE.removeprefix("/cps/v2"), "{change}")
+        return f"{self.method} {route}"
 
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("list-enrollments", "GET", E),
     Operation("create-enrollment", "POST", E),
-    Operation("get-enrollment", "GET", EID, update_only=True),
-    Operation("update-enrollment", "PUT", EID, update_only=True),
+    Operation("get-enrollment", "GET", EID, phase="update"),
+    Operation("update-enrollment", "PUT", EID, phase="update"),
+    Operation("delete-enrollment", "DELETE", EID, phase="delete"),
     Operation("get-change", "GET", CHANGE),
     Operation("get-pre-warnings", "GET", INFO + "pre-verification-warnings"),
     Operation("ack-pre-warnings", "POST", UPDATE + "pre-verification-warnings-ack"),
@@ -158,8 +165,11 @@ class Cell:
         return f"ctr_1-FM{self.index}"
 
     @property
-    def updates(self) -> bool:
-        return self.operation is None or self.operation.update_only
+    def phases(self) -> tuple[Phase, ...]:
+        """The applies this cell runs: create, then the one its operation needs."""
+        if self.operation is None:
+            return ("create", "update", "delete")
+        return ("create",) if self.operation.phase == "create" else ("create", self.operation.phase)
 
 
 def cells() -> list[Cell]:
@@ -214,26 +224,28 @@ def signer_command(ca: Path) -> str:
             "open(os.environ['RECONCILE_CHAIN_FILE'], 'w').write(chain)\"")
 
 
-def specs_for(cell: Cell, signer: str, *, updated: bool) -> list[dict[str, Any]]:
+def specs_for(cell: Cell, signer: str, phase: Phase) -> list[dict[str, Any]]:
     tag = cell.tag
-    www_sans = [f"www.{tag}.example.com", f"{tag}.example.com"] + ([f"api.{tag}.example.com"] if updated else [])
+    www_sans = [f"www.{tag}.example.com", f"{tag}.example.com"] + ([f"api.{tag}.example.com"] if phase == "update" else [])
     acks = {"acknowledge_pre_verification_warnings": True, "acknowledge_post_verification_warnings": True}
     www = {"name": "www", "type": "dv", "common_name": f"www.{tag}.example.com", "sans": www_sans,
            "validation": {"method": "dns-01", "publisher": "hook", "hook": {"publish": HOOK}}, **acks}
     shop = {"name": "shop", "type": "third-party", "common_name": f"shop.{tag}.example.com",
             "sans": [f"shop.{tag}.example.com", f"pay.{tag}.example.com"], "dual_stack": True,
             "signer": {"command": signer}, "change_management": True, "acknowledge_change_management": True, **acks}
-    return [www, shop]
+    return [shop] if phase == "delete" else [www, shop]
 
 
-def write_repo(root: Path, cell: Cell, signer: str, *, updated: bool = False) -> None:
+def write_repo(root: Path, cell: Cell, signer: str, phase: Phase) -> None:
     root.mkdir(parents=True, exist_ok=True)
     (root / "reconcile.yaml").write_text(yaml.safe_dump({
         "default_contract": cell.contract,
         "defaults": {"admin_contact": PERSON, "tech_contact": PERSON, "organization": ORG},
     }))
     (root / "specs").mkdir(exist_ok=True)
-    for spec in specs_for(cell, signer, updated=updated):
+    for old in (root / "specs").glob("*.yaml"):
+        old.unlink()
+    for spec in specs_for(cell, signer, phase):
         (root / "specs" / f"{spec['name']}.yaml").write_text(yaml.safe_dump(spec))
 
 
@@ -266,14 +278,15 @@ def cell_log(server: SandboxProcess, tag: str) -> list[dict[str, Any]]:
     return server.requests(tag)
 
 
-async def apply_once(server: SandboxProcess, root: Path, tag: str) -> tuple[ApplyRun, ClientStats]:
+async def apply_once(server: SandboxProcess, root: Path, tag: str, *,
+                     allow_delete: bool = False) -> tuple[ApplyRun, ClientStats]:
     """``reconcile apply --auto-approve`` in process, as the cell; the run and the client's counters."""
     config = load_config(root / "reconcile.yaml")
     specs = load_specs(config)
     async with open_client(server, tag) as client:
         publishers = PublisherFactory(root=config.root, state_dir=config.state_path.parent, run_id=os.urandom(6).hex())
         run = await run_apply(config=config, specs=specs, store=StateStore(config.state_path), client=client,
-                              plan_file=None, plan_options=PlanOptions(),
+                              plan_file=None, plan_options=PlanOptions(allow_delete=allow_delete),
                               apply_options=ApplyOptions(timeout=APPLY_TIMEOUT, poll=POLL),
                               show=lambda plan: None, confirm=lambda plan: True, publishers=publishers,
                               run_id=publishers.run_id)
@@ -344,8 +357,7 @@ class CellResult:
     retries: int = 0
     paced: float = 0.0  # seconds the client held every request after a 429
     seconds: float = 0.0
-    view: dict[str, Any] | None = None
-    views: list[dict[str, Any]] = field(default_factory=list)
+    views: dict[Phase, dict[str, Any]] = field(default_factory=dict)
     log: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # every apply's outcomes, for the secret scan
 
@@ -359,25 +371,36 @@ def _outcomes(run: ApplyRun) -> str:
     return "; ".join(f"{o.name}: {o.status} - {o.message}" for o in (result.outcomes if result else []))
 
 
-async def _check(server: SandboxProcess, cell: Cell, root: Path, log: list[dict[str, Any]], *, updated: bool,
+async def _settled_view(client: CpsClient, cell: Cell, cns: list[str]) -> dict[str, Any]:
+    """The CPS view once a deleted enrollment has gone (CPS removes a deployed one a while after
+    the DELETE; the sandbox's clock makes that a fraction of a second)."""
+    deadline = time.monotonic() + 10.0
+    while True:
+        listed = sorted(e.csr.cn for e in await client.list_enrollments(cell.contract) if e.csr)
+        if listed == cns or time.monotonic() > deadline:
+            return await cps_view(client, cell)
+        await asyncio.sleep(0.1)
+
+
+async def _check(server: SandboxProcess, cell: Cell, root: Path, log: list[dict[str, Any]], phases: tuple[Phase, ...],
                  baseline: dict[str, Any] | None) -> tuple[list[str], dict[str, Any]]:
+    """Problems after the apply of ``phases[-1]`` (``phases``: the applies run so far)."""
     problems: list[str] = []
     config = load_config(root / "reconcile.yaml")
     state = StateStore(config.state_path).read()
+    names = ["shop"] if phases[-1] == "delete" else ["shop", "www"]
+    wanted = [f"{n}.{cell.tag}.example.com" for n in names]
     async with open_client(server, None) as client:
-        view = await cps_view(client, cell)
+        view = await _settled_view(client, cell, wanted)
         listed = await client.list_enrollments(cell.contract)
         by_cn = {e.csr.cn: e.enrollment_id for e in listed if e.csr}
-        wanted = sorted(f"{n}.{cell.tag}.example.com" for n in ("shop", "www"))
         if sorted(e.csr.cn for e in listed if e.csr) != wanted:
             problems.append(f"enrollments in CPS: {sorted(by_cn)} (want exactly {wanted})")
         if baseline is not None and view != baseline:
             problems.append(f"CPS differs from the fault-free run: {view} vs {baseline}")
-        for name in ("www", "shop"):
-            entry = state.entries.get(name)
-            if entry is None:
-                problems.append(f"state has no entry {name}")
-                continue
+        if sorted(state.entries) != names:
+            problems.append(f"state entries {sorted(state.entries)}, want {names}")
+        for name, entry in state.entries.items():
             if entry.enrollment_id != by_cn.get(entry.common_name):
                 problems.append(f"state {name} -> {entry.enrollment_id}, CPS {entry.common_name} -> "
                                 f"{by_cn.get(entry.common_name)}")
@@ -390,12 +413,17 @@ async def _check(server: SandboxProcess, cell: Cell, root: Path, log: list[dict[
     for entry in log:
         if landed(entry) and entry["method"] != "GET":
             kind = "upload" if entry["path"].endswith("/third-party-cert-and-trust-chain") else \
-                "create" if entry["path"] == E else "update" if entry["method"] == "PUT" else None
+                "create" if entry["path"] == E else {"PUT": "update", "DELETE": "delete"}.get(entry["method"])
             if kind:
                 accepted[kind] = accepted.get(kind, 0) + 1
-    expected = {"create": 2, "upload": 1, **({"update": 1} if updated else {})}
+    # A DELETE is the one write that may go twice: after a lost answer the enrollment is still
+    # listed while CPS removes it, and a second DELETE asks for the same end state.
+    deletes = accepted.pop("delete", 0)
+    expected = {"create": 2, "upload": 1, **({"update": 1} if "update" in phases else {})}
     if accepted != expected:
         problems.append(f"writes CPS accepted {accepted}, expected {expected}")
+    if ("delete" in phases) != (deletes > 0):
+        problems.append(f"{deletes} DELETE(s) accepted")
     return problems, view
 
 
@@ -411,31 +439,27 @@ def _fault_problems(fault: Fault, result: CellResult) -> list[str]:
 
 
 async def run_cell(server: SandboxProcess, base: Path, cell: Cell, signer: str,
-                   baselines: list[dict[str, Any]] | None) -> CellResult:
+                   baselines: dict[Phase, dict[str, Any]] | None) -> CellResult:
     """Run one cell end to end and check it; never raises for a failed check."""
     started = time.monotonic()
     result = CellResult(cell)
     root = base / cell.tag
     try:
-        write_repo(root, cell, signer)
-        applies = [False, True] if cell.updates else [False]
-        for updated in applies:
-            if updated:
-                write_repo(root, cell, signer, updated=True)
-            if updated == cell.updates:
+        for done, phase in enumerate(cell.phases, start=1):
+            write_repo(root, cell, signer, phase)
+            if done == len(cell.phases):
                 install_faults(server, cell)
-            run, stats = await apply_once(server, root, cell.tag)
+            run, stats = await apply_once(server, root, cell.tag, allow_delete=phase == "delete")
             result.retries += stats.retries
             result.paced += stats.paced_seconds
             result.notes.append(_outcomes(run))
             if run.exit_code != 0 or run.result is None or any(o.status != "done" for o in run.result.outcomes):
-                result.problems.append(f"apply {'2' if updated else '1'} exit {run.exit_code}: {_outcomes(run)}")
+                result.problems.append(f"{phase} apply exit {run.exit_code}: {_outcomes(run)}")
                 break
-            log = cell_log(server, cell.tag)
-            want = baselines[len(result.views)] if baselines is not None else None
-            problems, view = await _check(server, cell, root, log, updated=updated, baseline=want)
-            result.views.append(view)
-            result.problems += [f"after apply {'2' if updated else '1'}: {p}" for p in problems]
+            want = baselines[phase] if baselines is not None else None
+            problems, view = await _check(server, cell, root, cell_log(server, cell.tag), cell.phases[:done], want)
+            result.views[phase] = view
+            result.problems += [f"after the {phase} apply: {p}" for p in problems]
         result.log = cell_log(server, cell.tag)
         result.fired = sum(1 for r in result.log if r.get("fault"))
         if cell.fault is not None:
@@ -443,7 +467,6 @@ async def run_cell(server: SandboxProcess, base: Path, cell: Cell, signer: str,
     except Exception as exc:  # a crash is a failed cell, reported with the others
         result.problems.append(f"{type(exc).__name__}: {exc}")
     result.seconds = time.monotonic() - started
-    result.view = result.views[-1] if result.views else None
     return result
 
 
@@ -465,10 +488,10 @@ async def run_matrix(server: SandboxProcess, base: Path, selected: list[Cell], s
 def matrix_table(results: list[CellResult]) -> list[str]:
     """Operations down, faults across: ``ok`` / ``FAIL`` / ``-`` (not a meaningful pair)."""
     by_id = {r.cell.id: r for r in results}
-    head = ["operation (route)"] + [f.key for f in FAULTS]
+    head = ["operation"] + [f.key for f in FAULTS]
     rows = [head, ["---"] * len(head)]
     for operation in OPERATIONS:
-        row = [f"{operation.key} ({operation.label})"]
+        row = [f"`{operation.label}`"]
         for fault in FAULTS:
             cell = by_id.get(f"{operation.key}:{fault.key}")
             row.append("-" if cell is None else "ok" if cell.passed else "FAIL")
