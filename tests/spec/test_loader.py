@@ -175,3 +175,25 @@ def test_examples_in_fixture_config(make_spec: Any) -> None:
     fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "specs"
     loaded = load_specs(load_config(fixtures / "reconcile.yaml"))
     assert sorted(loaded.by_name()) == ["shop", "www-example-com"]
+
+
+def test_errors_are_capped_per_file_with_a_count_of_the_rest(repo: Path) -> None:
+    _write(repo, "many.yaml", "".join(f"- {i}\n" for i in range(250)))
+    _write(repo, "one.yaml", "- 1\n")
+    issues = _issues(repo)
+    many = [i for i in issues if i.startswith("specs/many.yaml")]
+    assert len(many) == 101 and many[99].startswith("specs/many.yaml:100: expected an enrollment")
+    assert many[100] == "specs/many.yaml: 150 more errors in this file are not shown; fix these first"
+    assert "specs/one.yaml:1: expected an enrollment (a mapping of fields) or a list of enrollments, got int" in issues
+
+
+def test_symlinked_spec_files_must_stay_in_the_repository(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    outside = tmp_path_factory.mktemp("outside") / "evil.yaml"
+    outside.write_text("name: evil\ntype: dv\ncommon_name: evil.example.com\n")
+    (repo / "specs" / "evil.yaml").symlink_to(outside)
+    _write(repo, "real/www.yaml", "name: www\ntype: dv\ncommon_name: www.example.com\n")
+    (repo / "specs" / "alias.yaml").symlink_to(repo / "specs" / "real" / "www.yaml")  # inside: read once
+    (repo / "specs" / "dangling.yaml").symlink_to(repo / "nowhere.yaml")
+    issues = sorted(_issues(repo))
+    assert issues == ["specs/dangling.yaml: is a broken or looping symlink",
+                      f"specs/evil.yaml: is a symlink to {outside.resolve()}, outside the repository; specs must live in it"]
