@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from reconciler.spec.checks import check_country, check_email, check_env_name, check_slug, normalize_hostname
@@ -53,3 +55,30 @@ def test_env_name_and_country() -> None:
     for bad in ("us", "USA", "U"):
         with pytest.raises(ValueError, match="country code"):
             check_country(bad)
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("пример.рф", "xn--e1afmkfd.xn--p1ai"), ("日本語テキスト.jp", "xn--nckya0bk5909dcvb2w6i.jp"),
+    ("ﾃｽﾄabc.example", None), ("한국abc.example", None),  # Japanese/Korean with Latin: one label, allowed
+])
+def test_single_script_and_cjk_latin_labels_pass(raw: str, expected: str | None) -> None:
+    result = normalize_hostname(raw)
+    assert result == expected or expected is None
+
+
+@pytest.mark.parametrize("raw", ["p\u0430ypal.example.com", "g\u03bfogle.example.com", "xn--pypal-4ve.example.com",
+                                 "www.example.com\u3002"])
+def test_look_alike_labels_and_disguised_trailing_dots_are_refused(raw: str) -> None:
+    with pytest.raises(ValueError, match="mixes|trailing dot"):
+        normalize_hostname(raw)
+
+
+def test_text_refuses_controls_and_bidi_overrides_but_keeps_line_breaks() -> None:
+    from reconciler.spec.checks import check_text
+
+    assert check_text("line one\n\tline two\r\n") == "line one\n\tline two\r\n"
+    assert check_text("Zürich Straße \x7f") == "Zürich Straße \x7f"  # DEL and Latin-1 pass: CPS stores them
+    for bad, code in (("a\x1b[2J", "U+001B"), ("Ada\u202eecalevol", "U+202E"), ("x\u2066y", "U+2066")):
+        with pytest.raises(ValueError, match=re.escape(code)):
+            check_text(bad)
+    assert "more characters" in str(pytest.raises(ValueError, normalize_hostname, "a" * 5000 + ".com").value)

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from reconciler.spec.yamlsource import MarkedDict, MarkedList, YamlProblem, load_documents, lookup
@@ -65,3 +68,36 @@ def test_line_map_translates_marks_and_errors() -> None:
     with pytest.raises(YamlProblem) as info:
         load_documents("a: 1\na: 2\n", "f", lambda n: (n + 10, False))
     assert info.value.line == 12 and "line approximate" in info.value.message
+
+
+def test_depth_values_and_alias_expansion_are_capped() -> None:
+    from reconciler.spec.yamlsource import MAX_DEPTH, MAX_VALUES
+
+    with pytest.raises(YamlProblem, match=f"nested more than {MAX_DEPTH} levels") as deep:
+        load_documents("a: 1\nb: " + "[" * 500 + "]" * 500 + "\n", "f.yaml")
+    assert deep.value.line == 2
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]\n" for p, c in zip("abcdefg", "bcdefgh", strict=True))
+    with pytest.raises(YamlProblem, match="expands to more than") as bomb:
+        load_documents(laughs, "f.yaml")
+    assert bomb.value.line == 5  # 'e' is the first anchor past the cap
+    with pytest.raises(YamlProblem, match=f"more than {MAX_VALUES} values in one file"):
+        load_documents("[" + "1," * MAX_VALUES + "1]\n", "f.yaml")
+
+
+def test_read_source_refuses_what_is_not_small_utf8_text(tmp_path: Path) -> None:
+    from reconciler.spec.yamlsource import read_source
+
+    cases = {b"\xef\xbb\xbfa: 1\n": None, b"a: 1\nb: caf\xe9\n": (2, "not UTF-8: byte 0xe9"),
+             "a: 1\n".encode("utf-16"): (1, "UTF-16"), b"a: 1\n\nb: \x00\n": (3, "NUL byte"),
+             "a: 1\n# x\u2028y: 2\n".encode(): (2, "U+2028 is an invisible line break"),
+             b"# x\n" * 300: (257, "larger than 1 KiB")}
+    for data, expected in cases.items():
+        path = tmp_path / "f.yaml"
+        path.write_bytes(data)
+        if expected is None:
+            assert read_source(path) == "a: 1\n"  # the UTF-8 byte-order mark is dropped
+            continue
+        with pytest.raises(YamlProblem, match=re.escape(expected[1])) as problem:
+            read_source(path, limit=1024)
+        assert problem.value.line == expected[0]
