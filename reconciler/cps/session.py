@@ -163,7 +163,10 @@ class Session:
             headers["Content-Type"] = content_type
         state = _CallState(kind, method, path)
         while True:
-            self.stats.paced_seconds += await self._pacer.wait()
+            # Not ``stats.x += await ...``: that reads the counter before the wait and loses what
+            # other calls added meanwhile.
+            waited = await self._pacer.wait()
+            self.stats.paced_seconds += waited
             try:
                 status, response_headers, raw = await self._attempt(
                     method, path, headers, content, params, state.retries + state.conflicts + 1)

@@ -182,6 +182,22 @@ async def test_a_429_holds_every_other_request(sleeps: Sleeps) -> None:
     assert answered == ["/cps/v2/enrollments/1", "/cps/v2/enrollments/2"]
 
 
+async def test_time_held_by_concurrent_calls_is_all_counted() -> None:
+    # Two calls wait out one hold at once; a counter updated as ``x += await wait()`` kept only the
+    # last one to finish (found by the fault matrix's Retry-After check).
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"id": 1})
+
+    async def real_sleep(seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async with CpsClient(CREDS, transport=httpx.MockTransport(handler),
+                         retry=RetryPolicy(sleep=real_sleep)) as cps:
+        cps._session._pacer.hold(0.2)
+        await asyncio.gather(cps.get_enrollment(1), cps.get_enrollment(2))
+        assert cps.stats.paced_seconds >= 0.35
+
+
 async def test_per_attempt_timeout(sleeps: Sleeps) -> None:
     calls = 0
 
