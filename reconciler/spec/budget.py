@@ -1,7 +1,7 @@
 """The resource budget of spec templates: the jinja2 sandbox, bounded.
 
 ``SandboxedEnvironment`` stops templates reading Python internals, not exhausting memory or CPU.
-``BoundedEnvironment`` adds, per render: ``*``, ``**`` and ``%`` refuse results beyond ``MAX_TEXT``
+``BoundedEnvironment`` adds, per render: ``+``, ``*``, ``**`` and ``%`` refuse results beyond ``MAX_TEXT``
 characters or ``MAX_BITS``-bit numbers; padding methods and filters take widths up to
 ``MAX_WIDTH``; every ``{% for %}`` counts its iterations against ``MAX_ITERATIONS``; calls nest at
 most ``MAX_CALL_DEPTH`` deep and number at most ``MAX_CALLS``; whatever is printed, concatenated
@@ -101,7 +101,7 @@ def _bounded_filter(func: Callable[..., Any], name: str, width_at: int | None) -
 class BoundedEnvironment(SandboxedEnvironment):
     """The sandbox plus a resource budget for one render (see the module docstring)."""
 
-    intercepted_binops = frozenset({"*", "**", "%"})
+    intercepted_binops = frozenset({"+", "*", "**", "%"})
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**{"finalize": _finalize, **options})
@@ -155,6 +155,8 @@ class BoundedEnvironment(SandboxedEnvironment):
         if operator_ == "**" and isinstance(left, int) and isinstance(right, int) and right > 0:
             if max(left.bit_length(), 1) * right > MAX_BITS and abs(left) > 1:
                 raise SecurityError(f"{left} ** {right} would build a number of more than {MAX_BITS} bits")
+        if operator_ == "+" and isinstance(left, str | list | tuple) and _weight(left) + _weight(right) > MAX_TEXT:
+            raise SecurityError(f"adding these would build more than {MAX_TEXT} characters or items")
         if operator_ == "*":
             for seq, count in ((left, right), (right, left)):
                 if isinstance(seq, str | list | tuple) and isinstance(count, int) and _weight(seq) * count > MAX_TEXT:

@@ -390,6 +390,8 @@ CASES: list[Case] = [
     Case("concat-laughs", JINJA_RES, 10, "would build more than 1048576",
          spec=dv("concat-laughs", "{% set a = ['lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol'] %}",
                  *["{% set a = [a, a, a, a, a, a, a, a, a, a] %}"] * 5, "x: \"{{ 'a' ~ a }}\"")),
+    Case("string-doubling-bomb", JINJA_RES, 5, "adding these would build more than 1048576",
+         spec=dv("string-doubling-bomb", "{% set s = 'lol' %}", "{% set s = s + s %}" * 40)),
     Case("range-bomb", JINJA_RES, 4, "Range too big",
          spec=dv("range-bomb", "sans: [\"{{ range(1000000000)|list }}\"]")),
     # Path traversal and special files as certificate paths

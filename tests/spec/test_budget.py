@@ -28,6 +28,7 @@ def test_weight_counts_shared_parts_every_time_and_stops_early() -> None:
     "{{ '{:>99999}'.format(1) }}", "{% for a in range(1000) %}{% for b in range(1000) %}{% endfor %}{% endfor %}",
     "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "{{ ''.__class__ }}", "{{ ['a']|map(attribute='__class__')|list }}",
     "{% set a = ['lol'] * 10 %}" + "{% set a = [a, a, a, a, a, a, a, a, a, a] %}" * 6 + "{{ a }}",
+    "{% set s = 'xxxxxxxx' %}" + "{% set s = s + s %}" * 40,
 ])
 def test_bombs_and_escapes_raise_security_error(source: str) -> None:
     with pytest.raises(SecurityError):
@@ -37,5 +38,6 @@ def test_bombs_and_escapes_raise_security_error(source: str) -> None:
 def test_ordinary_templates_render() -> None:
     assert _render("{% for i in range(3) %}h{{ i }}.{{ 'Example'|lower }}.com {% endfor %}") == (
         "h0.example.com h1.example.com h2.example.com ")
+    assert _render("{{ 1 + 2 }} {{ 'a' + 'b' }} {{ ([1] + [2])|length }}") == "3 ab 2"
     assert _render("{{ '%s-%02d'|format('a', 3) }} {{ '{}.{}'.format('a', 'b') }} {{ [1, 2]|join(',') }} {{ 'a' ~ 1 }}"
                    ) == "a-03 a.b 1,2 a1"
