@@ -88,6 +88,9 @@ def _bounded_filter(func: Callable[..., Any], name: str, width_at: int | None) -
             _check_width(args[width_at], f"filter {name}")
         for key in ("width", "length"):
             _check_width(kwargs.get(key), f"filter {name}")
+        texts = [a for a in args if isinstance(a, str)]
+        if name == "replace" and len(texts) >= 3 and len(texts[0]) * (1 + len(texts[2])) > MAX_TEXT:
+            raise SecurityError(f"filter replace on {len(texts[0])} characters could build more than {MAX_TEXT}")
         if name == "format" and args:
             _check_format(args[0])
         return _check_result(func(*args, **kwargs), f"filter {name}")
@@ -174,6 +177,11 @@ class BoundedEnvironment(SandboxedEnvironment):
         if __self.depth >= MAX_CALL_DEPTH:
             raise SecurityError(f"calls nested more than {MAX_CALL_DEPTH} deep (a macro calling itself?)")
         _check_weight((args, kwargs), "a call's arguments")
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str) and len(owner) * (1 + _weight((args, kwargs))) > MAX_TEXT:
+            # 'a' * 10**6 then .replace('a', 'b' * 10**6): each part is small, the result is not.
+            raise SecurityError(f"calling {getattr(__obj, '__name__', 'this method')} on {len(owner)} characters "
+                                f"with these arguments could build more than {MAX_TEXT} characters")
         __self.depth += 1
         try:
             return _check_result(SandboxedEnvironment.call(__self, __context, __obj, *args, **kwargs), "a call")

@@ -29,6 +29,10 @@ def test_weight_counts_shared_parts_every_time_and_stops_early() -> None:
     "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "{{ ''.__class__ }}", "{{ ['a']|map(attribute='__class__')|list }}",
     "{% set a = ['lol'] * 10 %}" + "{% set a = [a, a, a, a, a, a, a, a, a, a] %}" * 6 + "{{ a }}",
     "{% set s = 'xxxxxxxx' %}" + "{% set s = s + s %}" * 40,
+    "{% set a = 'a' * 1000000 %}{{ a.replace('a', 'b' * 1000000)|length }}",
+    "{% set a = 'a' * 1000000 %}{{ a|replace('a', 'b' * 1000000)|length }}",
+    "{% set a = 'a' * 1000000 %}{{ a.translate({97: 'b' * 1000000})|length }}",
+    "{% set l = [1] %}{% for i in range(40) %}{% set _ = l.extend(l) %}{% endfor %}",
 ])
 def test_bombs_and_escapes_raise_security_error(source: str) -> None:
     with pytest.raises(SecurityError):
