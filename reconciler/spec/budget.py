@@ -1,6 +1,7 @@
 """The resource budget of spec templates: the jinja2 sandbox, bounded.
 
-``SandboxedEnvironment`` stops templates reading Python internals, not exhausting memory or CPU.
+``ImmutableSandboxedEnvironment`` stops templates reading Python internals and mutating lists and
+dicts (``l.extend(l)`` forty times), not exhausting memory or CPU.
 ``BoundedEnvironment`` adds, per render: ``+``, ``*``, ``**`` and ``%`` refuse results beyond ``MAX_TEXT``
 characters or ``MAX_BITS``-bit numbers; padding methods and filters take widths up to
 ``MAX_WIDTH``; every ``{% for %}`` counts its iterations against ``MAX_ITERATIONS``; calls nest at
@@ -20,7 +21,7 @@ from typing import Any
 import jinja2
 from jinja2 import nodes
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
 __all__ = ["MAX_BITS", "MAX_CALLS", "MAX_CALL_DEPTH", "MAX_ITERATIONS", "MAX_TEXT", "MAX_WIDTH",
@@ -101,7 +102,7 @@ def _bounded_filter(func: Callable[..., Any], name: str, width_at: int | None) -
     return bounded
 
 
-class BoundedEnvironment(SandboxedEnvironment):
+class BoundedEnvironment(ImmutableSandboxedEnvironment):
     """The sandbox plus a resource budget for one render (see the module docstring)."""
 
     intercepted_binops = frozenset({"+", "*", "**", "%"})
