@@ -77,6 +77,10 @@ def _observed_change(wire: dict[str, Any], cid: int, change: Change) -> Observed
                           allowed_input=tuple(a.type for a in change.allowed_input))
 
 
+_CHUNK = 64
+"""Enrollments whose view is computed between two looks at the network (see ``_Refresh.run``)."""
+
+
 class _Refresh:
     def __init__(self, client: RefreshClient, desired: Sequence[Desired], state: State,
                  targets: Sequence[str]) -> None:
@@ -86,6 +90,7 @@ class _Refresh:
         self.desired = [d for d in desired if d.name in self.names]
         self.state = state
         self.requests = 0
+        self._reads: dict[int, list[asyncio.Task[Change]]] = {}
 
     async def _list(self, contract: str) -> list[dict[str, Any]]:
         self.requests += 1
@@ -98,17 +103,35 @@ class _Refresh:
         except NotFound:
             return None
 
-    async def _observe(self, wire: dict[str, Any], contract: str) -> ObservedEnrollment:
+    def _start_reads(self, wire: dict[str, Any]) -> None:
+        """Send the change reads of one enrollment now (once, however often it is in scope)."""
         eid = _enrollment_id(wire)
+        if eid in self._reads:
+            return
         ids = _pending_ids(wire)
         self.requests += len(ids)
-        changes = await asyncio.gather(*(self.client.get_change(eid, cid) for cid in ids))
+        self._reads[eid] = [asyncio.ensure_future(self.client.get_change(eid, cid)) for cid in ids]
+
+    async def _observe(self, wire: dict[str, Any], contract: str, view: dict[str, Any],
+                       print_: str) -> ObservedEnrollment:
+        eid = _enrollment_id(wire)
+        ids = _pending_ids(wire)
+        changes = await asyncio.gather(*self._reads[eid])
         return ObservedEnrollment(
-            enrollment_id=eid, contract_id=contract, common_name=_cn(wire),
-            view=observed_view(wire, contract_id=contract), fingerprint=fingerprint(wire),
+            enrollment_id=eid, contract_id=contract, common_name=_cn(wire), view=view, fingerprint=print_,
             changes=tuple(_observed_change(wire, cid, ch) for cid, ch in zip(ids, changes, strict=True)))
 
     async def run(self) -> Observed:
+        try:
+            return await self._run()
+        except BaseException:
+            pending = [t for ts in self._reads.values() for t in ts]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)  # retrieved: none logged as lost
+            raise
+
+    async def _run(self) -> Observed:
         entries = {n: e for n, e in self.state.entries.items() if n in self.names}
         contracts = sorted({d.contract_id for d in self.desired} | {e.contract_id for e in entries.values()})
         lists = await asyncio.gather(*(self._list(c) for c in contracts))
@@ -118,20 +141,9 @@ class _Refresh:
         claimed = {e.enrollment_id for e in self.state.entries.values() if e.enrollment_id is not None}
 
         bound_wires: dict[str, tuple[str, dict[str, Any]]] = {}
-        gone: dict[str, int] = {}
-        missing = {n: e for n, e in entries.items() if e.enrollment_id is not None
-                   and e.enrollment_id not in listed}
-        fetched = await asyncio.gather(*(self._get(e.enrollment_id) for e in missing.values()
-                                         if e.enrollment_id is not None))
-        for (name, entry), wire in zip(missing.items(), fetched, strict=True):
-            if wire is None:
-                gone[name] = entry.enrollment_id  # type: ignore[assignment]
-            else:
-                bound_wires[name] = (entry.contract_id, wire)
         for name, entry in entries.items():
             if entry.enrollment_id in listed:
                 bound_wires[name] = listed[entry.enrollment_id]
-
         candidate_wires: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         for d in self.desired:
             bound_entry = entries.get(d.name)
@@ -141,18 +153,43 @@ class _Refresh:
                     if c == d.contract_id and eid not in claimed and _cn(w) == d.common_name.lower()]
             if same:
                 candidate_wires[d.name] = same
+        # The change reads had to wait for the list (they need its ids): they are the critical
+        # path, so they go out before any other work (views, fingerprints, lookups of missing
+        # entries), which then runs while they are on the wire.
+        for _, wire in [*bound_wires.values(), *(cw for ws in candidate_wires.values() for cw in ws)]:
+            self._start_reads(wire)
+
+        gone: dict[str, int] = {}
+        missing = {n: e for n, e in entries.items() if e.enrollment_id is not None
+                   and e.enrollment_id not in listed}
+        fetched = await asyncio.gather(*(self._get(e.enrollment_id) for e in missing.values()
+                                         if e.enrollment_id is not None))
+        found: dict[str, tuple[str, dict[str, Any]]] = {}
+        for (name, entry), got in zip(missing.items(), fetched, strict=True):
+            if got is None:
+                gone[name] = entry.enrollment_id  # type: ignore[assignment]
+            else:
+                found[name] = (entry.contract_id, got)
+                self._start_reads(got)
+        bound_wires = {**found, **bound_wires}
 
         offered = {_enrollment_id(w) for ws in candidate_wires.values() for _, w in ws}
         unmanaged = tuple(Unmanaged(enrollment_id=eid, common_name=_cn(w), contract_id=c)
                           for eid, (c, w) in sorted(listed.items()) if eid not in claimed and eid not in offered)
 
         bound_names = list(bound_wires)
-        cand_flat = [(n, c, w) for n, ws in candidate_wires.items() for c, w in ws]
-        observed = await asyncio.gather(*(self._observe(w, c) for c, w in bound_wires.values()),
-                                        *(self._observe(w, c) for _, c, w in cand_flat))
+        to_observe = [*bound_wires.values(), *((c, w) for ws in candidate_wires.values() for c, w in ws)]
+        views: list[tuple[dict[str, Any], str]] = []
+        for i, (contract, wire) in enumerate(to_observe):
+            if i % _CHUNK == _CHUNK - 1:
+                await asyncio.sleep(0)  # let answers in and the next reads out between chunks
+            views.append((observed_view(wire, contract_id=contract), fingerprint(wire)))
+        observed = await asyncio.gather(*(self._observe(w, c, v, f)
+                                          for (c, w), (v, f) in zip(to_observe, views, strict=True)))
         bound = dict(zip(bound_names, observed[:len(bound_names)], strict=True))
         candidates: dict[str, tuple[ObservedEnrollment, ...]] = {}
-        for (name, _, _), obs in zip(cand_flat, observed[len(bound_names):], strict=True):
+        cand_names = [n for n, ws in candidate_wires.items() for _ in ws]
+        for name, obs in zip(cand_names, observed[len(bound_names):], strict=True):
             candidates[name] = (*candidates.get(name, ()), obs)
         return Observed(bound=bound, gone=gone, candidates=candidates, unmanaged=unmanaged,
                         contracts=tuple(contracts), requests=self.requests)
