@@ -8,6 +8,7 @@ time, so they stay meaningful whatever the clock does after a restart.
 from __future__ import annotations
 
 import copy
+import functools
 import marshal
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -25,8 +26,13 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
+@functools.lru_cache(maxsize=65536)
 def parse(value: str) -> datetime:
-    """Inverse of ``iso`` (also accepts a trailing ``Z``/``z``)."""
+    """Inverse of ``iso`` (also accepts a trailing ``Z``/``z``).
+
+    Cached: the engine re-parses the same stored timestamps (every change's ``due``) on every
+    request while it looks for due transitions; datetimes are immutable, so sharing is safe.
+    """
     text = value.strip()
     if text[-1:] in ("Z", "z"):
         text = text[:-1] + "+00:00"
