@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
-import multiprocessing
 import platform
-import resource
 import sys
 import time
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +26,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.apply_bench import bench_apply  # noqa: E402
+from benchmarks.sandbox_proc import Endpoint, cpu_seconds, peak_rss_mb, sandbox_process  # noqa: E402
 from reconciler.cps.client import CpsClient  # noqa: E402
-from reconciler.cps.credentials import Credentials  # noqa: E402
 from reconciler.cps.mapping import cps_view, spec_to_wire  # noqa: E402
 from reconciler.plan.inputs import Desired, Observed  # noqa: E402
 from reconciler.plan.planner import PlanOptions, make_plan  # noqa: E402
 from reconciler.plan.refresh import refresh  # noqa: E402
-from reconciler.sandbox.engine import EngineConfig  # noqa: E402
 from reconciler.sandbox.testing import SandboxServer  # noqa: E402
 from reconciler.spec.models import DvEnrollmentSpec, ThirdPartyEnrollmentSpec  # noqa: E402
 from reconciler.state.model import State, StateEntry  # noqa: E402
@@ -94,32 +91,11 @@ def seed(sandbox: SandboxServer, n: int) -> Seeded:
     return Seeded(desired=desired, state=State(entries=entries), pending=pending)
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    """Where a sandbox answers (picklable, so the sandbox can run in another process)."""
-
-    base_url: str
-    credentials: Credentials
-    ca_bundle: str
-
-
-def _serve(n: int, conn: Connection) -> None:
-    """Child process: run the sandbox, seed it, report the endpoint, then obey latency/stop commands."""
-    with SandboxServer(engine=EngineConfig(create_throttle_seconds=0)) as sandbox:
-        start = time.perf_counter()
-        seeded = seed(sandbox, n)
-        conn.send((Endpoint(sandbox.base_url, sandbox.credentials, sandbox.ca_bundle), seeded,
-                   time.perf_counter() - start))
-        while True:
-            command, value = conn.recv()
-            if command == "latency":
-                sandbox.clear_faults()
-                if value > 0:
-                    sandbox.set_faults(latency=[{"ms": value}])
-                conn.send("ok")
-            else:
-                break
-        conn.send(peak_rss_mb())
+def seed_in_child(n: int, sandbox: SandboxServer) -> tuple[Seeded, float]:
+    """Runs in the sandbox's process: seed ``n`` enrollments; the seeded specs and seconds taken."""
+    start = time.perf_counter()
+    seeded = seed(sandbox, n)
+    return seeded, time.perf_counter() - start
 
 
 async def timed_refresh(sandbox: SandboxServer | Endpoint, seeded: Seeded, concurrency: int) -> tuple[float, Observed, int]:
@@ -142,25 +118,20 @@ def plan_cpu(seeded: Seeded, observed: Observed, repeat: int = 3) -> float:
     return best
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set of this process, MiB (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def bench_size(n: int, latency_ms: float, concurrency: int, serial: bool = True) -> dict[str, Any]:
     """All refresh/plan figures for one N. The sandbox runs in its own process (its own GIL)."""
-    ours, theirs = multiprocessing.Pipe()
-    child = multiprocessing.get_context("spawn").Process(target=_serve, args=(n, theirs), daemon=True)
-    child.start()
-    try:
-        endpoint, seeded, seed_s = ours.recv()
+    with sandbox_process(setup=functools.partial(seed_in_child, n)) as sandbox:
+        endpoint = sandbox.endpoint
+        seeded, seed_s = sandbox.extra
         asyncio.run(timed_refresh(endpoint, seeded, concurrency))  # warm-up: TLS, imports, caches
-        ours.send(("latency", latency_ms))
-        ours.recv()
+        sandbox.set_latency(latency_ms)
+        cpu, sandbox_cpu = cpu_seconds(), sandbox.cpu()
         wall, observed, sent = asyncio.run(timed_refresh(endpoint, seeded, concurrency))
-        bound = sent * latency_ms / 1000.0 / concurrency
+        cpu, sandbox_cpu = cpu_seconds() - cpu, sandbox.cpu() - sandbox_cpu
+        latency = latency_ms / 1000.0
+        bound = sent * latency / concurrency
         # Change reads need the list first: at least one round trip, then ceil(pending / C) more.
-        path_bound = latency_ms / 1000.0 * (1 + -(-seeded.pending // concurrency))
+        path_bound = latency * (1 + -(-seeded.pending // concurrency))
         row: dict[str, Any] = {
             "n": n, "pending_changes": seeded.pending, "seed_seconds": round(seed_s, 3),
             "requests": sent, "requests_counted_by_refresh": observed.requests,
@@ -170,20 +141,21 @@ def bench_size(n: int, latency_ms: float, concurrency: int, serial: bool = True)
             "ratio": round(wall / bound, 3) if bound else None,
             "path_bound_seconds": round(path_bound, 3),
             "path_ratio": round(wall / path_bound, 3) if path_bound else None,
+            "client_cpu_ms_per_request": round(cpu * 1000 / sent, 2) if sent else None,
+            "sandbox_cpu_ms_per_request": round(sandbox_cpu * 1000 / sent, 2) if sent else None,
         }
         if serial:
             wall1, _, _ = asyncio.run(timed_refresh(endpoint, seeded, 1))
             row["serial_seconds"] = round(wall1, 3)
             row["speedup"] = round(wall1 / wall, 2) if wall else None
+            serial_path = latency * (1 + seeded.pending)
+            row["serial_path_bound_seconds"] = round(serial_path, 3)
+            # The best any client can do at C vs at 1, given the list-then-reads dependency.
+            row["speedup_bound"] = round(serial_path / path_bound, 2)
         row["plan_cpu_seconds"] = round(plan_cpu(seeded, observed), 4)
         row["peak_rss_mb"] = round(peak_rss_mb(), 1)
-        ours.send(("stop", 0))
-        row["sandbox_peak_rss_mb"] = round(ours.recv(), 1)
+        row["sandbox_peak_rss_mb"] = round(sandbox.stop(), 1)
         return row
-    finally:
-        child.join(timeout=30)
-        if child.is_alive():
-            child.kill()
 
 
 def growth(rows: list[dict[str, Any]]) -> dict[str, Any]:
