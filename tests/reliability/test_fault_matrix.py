@@ -15,7 +15,7 @@ management, pre- and post-verification warnings), and checks:
 
 The cells run concurrently against one sandbox (its own process) whose clock runs 30000x; the
 matrix (operations x faults) is printed at the end of the session (and written as markdown to
-``$RECONCILE_FAULT_MATRIX_OUT`` when set); docs/reliability.md keeps the last one.
+``$FAULT_MATRIX_OUT`` when set); docs/reliability.md keeps the last one.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from tests.secretscan import scan_for_secrets, secrets_of
 pytestmark = pytest.mark.slow
 
 CELLS = {cell.id: cell for cell in cells()}
-REPORT_ENV = "RECONCILE_FAULT_MATRIX_OUT"
+REPORT_ENV = "FAULT_MATRIX_OUT"
 """If set, the matrix is also written (markdown) to this file: how docs/reliability.md gets it."""
 
 
