@@ -60,7 +60,7 @@ ATTEMPT_TIMEOUT = 2.0
 TIMEOUT_HOLD_MS = 3000.0
 RETRY = RetryPolicy(base_delay=0.02, max_delay=0.2, max_retry_after=0.25, conflict_delay=0.05)
 POLL = PollPolicy(initial=0.05, maximum=0.2)
-APPLY_TIMEOUT = 40.0
+APPLY_TIMEOUT = 60.0
 
 E = "/cps/v2/enrollments"
 EID = E + "/{enrollmentId}"
