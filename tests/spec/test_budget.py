@@ -32,6 +32,8 @@ def test_weight_counts_shared_parts_every_time_and_stops_early() -> None:
     "{% set a = 'a' * 1000000 %}{{ a.replace('a', 'b' * 1000000)|length }}",
     "{% set a = 'a' * 1000000 %}{{ a|replace('a', 'b' * 1000000)|length }}",
     "{% set a = 'a' * 1000000 %}{{ a.translate({97: 'b' * 1000000})|length }}",
+    "{{ range(1000)|join('x' * 500000) }}", "{{ [1]|batch(1000000000, 'x')|list }}", "{{ [1]|slice(1000000000)|list }}",
+    "{{ [1]|tojson(1000000000) }}", "{{ ('a ' * 200000)|wordwrap(1, true, 'x' * 500) }}",
     "{% set l = [1] %}{% for i in range(40) %}{% set _ = l.extend(l) %}{% endfor %}",
 ])
 def test_bombs_and_escapes_raise_security_error(source: str) -> None:
