@@ -7,15 +7,19 @@ at any point resumable: the next run reads where the last one got.
 
 Two kinds of record (the difference matters only while the store holds the lock in an event loop):
 
-- **Written through** (on disk before the method returns): ``intent`` and everything that settles
-  or follows a non-idempotent call or an outside effect: ``created``, ``change_opened``,
-  ``finished_spec``, ``uploaded``, ``challenges_published``, ``clear_intent``, ``forget``.
-- **Deferred** (on disk at the end of the event-loop turn, with the next written-through record,
-  or when the lock is released): ``bind``, ``unbind``, ``change_seen``, ``finished``. Each only
-  caches what the next run reads from CPS again or precedes a written-through intent, so losing
-  one to a crash equals crashing a moment earlier, which resume already handles. With a hundred
-  enrollments polling at once, these are most of the writes, and coalescing them is what keeps
-  a large apply from spending its time rewriting the state file.
+- **Written through** (on disk before the method returns): ``intent`` and the records that settle
+  an intent: ``created``, ``change_opened``, ``uploaded``, ``clear_intent``, ``forget``.
+- **Deferred** (handed to a writer thread at the end of the event-loop turn; on disk with the
+  next written-through record, at ``flush`` or when the lock is released): ``bind``, ``unbind``,
+  ``change_seen``, ``finished_spec``, ``challenges_published``, ``finished``. Losing one to a
+  crash equals crashing a moment earlier, a state resume already handles: ``bind``/``unbind``
+  precede a written-through intent; ``change_seen`` caches a read; ``finished_spec`` and
+  ``finished`` are re-recorded when the rerun finds the change done (``_settle_unchanged``) or
+  follows it to the end; and the challenge ledger (``publishers/ledger.py``, written and fsynced
+  before and after publishing) is the crash-safe record of what was published, so a rerun neither
+  publishes twice nor forgets a cleanup. With a hundred enrollments at once these are most of
+  the writes; coalescing them, off the event loop, keeps a large apply from spending its time
+  waiting on fsync.
 """
 
 from __future__ import annotations
@@ -127,7 +131,7 @@ class StateJournal:
         entry = self.entry(name)
         kept = tuple(c for c in (entry.challenges if entry else ()) if c.change_id == change_id
                      and (c.domain, c.type, c.value) not in {(p.domain, p.type, p.value) for p in published})
-        self._update(name, challenges=kept + published)
+        self._defer(name, challenges=kept + published)
 
     def uploaded(self, name: str, fingerprints: Mapping[str, str]) -> None:
         """The upload was accepted: remember what went up, clear the intent."""
@@ -136,7 +140,7 @@ class StateJournal:
     def finished_spec(self, name: str, spec_hash: str | None) -> None:
         """CPS accepted the spec (create or update answered): it is what the enrollment should be."""
         if spec_hash is not None:
-            self._update(name, spec_hash=spec_hash)
+            self._defer(name, spec_hash=spec_hash)
 
     def finished(self, name: str, spec_hash: str | None) -> None:
         """The change is done (deployed, or nothing left to wait for): the spec is applied."""

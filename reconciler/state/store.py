@@ -253,8 +253,12 @@ class StateStore:
             held.pool.submit(self._write_behind, held, snapshot)
 
     def _write_behind(self, held: _Held, snapshot: State) -> None:
+        # The newest state, not just this turn's: while the disk is slower than the loop, the
+        # hand-overs queued behind this one then find their state written and skip (group commit).
+        # Writing a record earlier than promised is always allowed.
+        newest = held.state if held.state is not None else snapshot
         try:
-            self._file.write(snapshot)  # skipped if a later state was written meanwhile
+            self._file.write(newest)  # skipped if it (or a later state) was written meanwhile
         except BaseException as exc:  # a worker has no caller: the next update/write/flush raises it
             held.error = exc
 
