@@ -34,3 +34,11 @@ def test_seed_and_refresh_five_enrollments_use_the_minimum_requests() -> None:
     assert pending == seeded.pending
     # One list call for the one contract plus one change read per pending change.
     assert sent == 1 + seeded.pending
+
+
+def test_apply_bench_runs_against_a_sandbox_in_its_own_process() -> None:
+    from benchmarks.apply_bench import apply_once
+
+    result = apply_once(2, latency_ms=0, speed=20000.0, parallelism=2, poll=0.05)
+    assert result["done"] == 2 and result["statuses"] == ["done"]
+    assert result["state_writes"] > 0 and result["sandbox_cpu_seconds"] > 0
