@@ -427,6 +427,18 @@ async def _check(server: SandboxProcess, cell: Cell, root: Path, log: list[dict[
     return problems, view
 
 
+def _log_summary(log: list[dict[str, Any]]) -> str:
+    """What a failed cell sent, compressed: ``METHOD last-segment -> status/fault xN`` in order."""
+    runs: list[list[Any]] = []
+    for entry in log:
+        key = f"{entry['method']} {entry['path'].rsplit('/', 1)[-1]} -> {entry.get('fault') or entry.get('status')}"
+        if runs and runs[-1][0] == key:
+            runs[-1][1] += 1
+        else:
+            runs.append([key, 1])
+    return ", ".join(f"{key} x{n}" if n > 1 else key for key, n in runs[-40:])
+
+
 def _fault_problems(fault: Fault, result: CellResult) -> list[str]:
     """The fault hit the first ``count`` attempts, and a ``Retry-After`` was waited for."""
     problems = []
@@ -454,7 +466,8 @@ async def run_cell(server: SandboxProcess, base: Path, cell: Cell, signer: str,
             result.paced += stats.paced_seconds
             result.notes.append(_outcomes(run))
             if run.exit_code != 0 or run.result is None or any(o.status != "done" for o in run.result.outcomes):
-                result.problems.append(f"{phase} apply exit {run.exit_code}: {_outcomes(run)}")
+                result.problems.append(f"{phase} apply exit {run.exit_code}: {_outcomes(run)}; "
+                                       f"requests: {_log_summary(cell_log(server, cell.tag))}")
                 break
             want = baselines[phase] if baselines is not None else None
             problems, view = await _check(server, cell, root, cell_log(server, cell.tag), cell.phases[:done], want)
@@ -471,7 +484,7 @@ async def run_cell(server: SandboxProcess, base: Path, cell: Cell, signer: str,
 
 
 async def run_matrix(server: SandboxProcess, base: Path, selected: list[Cell], signer: str,
-                     concurrency: int = 32) -> tuple[CellResult, list[CellResult]]:
+                     concurrency: int = 24) -> tuple[CellResult, list[CellResult]]:
     """The baseline first (its CPS views are the reference), then every selected cell at once."""
     baseline = await run_cell(server, base, BASELINE, signer, None)
     if not baseline.passed:
