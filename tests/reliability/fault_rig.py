@@ -119,11 +119,7 @@ class Fault:
 
     key: str
     rule: dict[str, Any]
-    writes_only: bool = False
-
-    @property
-    def phase(self) -> str:
-        return str(self.rule.get("phase", "before"))
+    writes_only: bool = False  # after processing: for a read that is the same as before
 
 
 FAULTS: tuple[Fault, ...] = (
