@@ -17,6 +17,7 @@ import os
 import tempfile
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from reconciler.state.model import State
@@ -49,12 +50,33 @@ def atomic_write(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
-class StateFile:
-    """The state file's writer: canonical text, backup of the previous file, atomic replace."""
+Signature = tuple[int, int, int]
+"""Inode, size and modification time of a file: what tells that someone else wrote it."""
 
-    def __init__(self, path: Path, backup_path: Path) -> None:
+
+def signature(path: Path) -> Signature | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+class StateFile:
+    """The state file's writer: canonical text, backup of the previous file, atomic replace.
+
+    While ``ordered``, a write first checks that the file is still the one this process last
+    read or wrote (same inode, size and mtime: every write of ours is a new inode); if not,
+    ``foreign(path, newest)`` decides, given the (lineage, serial) this writer last wrote (the
+    store re-reads the file and refuses a damaged or foreign one), so a file damaged or replaced
+    under a running apply is never written over silently.
+    """
+
+    def __init__(self, path: Path, backup_path: Path, foreign: Callable[[Path, tuple[str, int] | None], None]) -> None:
         self.path = path
         self.backup_path = backup_path
+        self._foreign = foreign
+        self._known: Signature | None = None
         self._io = threading.Lock()
         self._ordered = False
         self._renderer = StateRenderer()
@@ -67,6 +89,12 @@ class StateFile:
         with self._io:
             self._ordered = on
             self._newest = None
+            self._known = None
+
+    def known(self, sig: Signature | None) -> None:
+        """The file as this process just read it (checked before the next ordered write)."""
+        with self._io:
+            self._known = sig
 
     def written(self, state: State) -> bool:
         """Whether ``state`` (or a later state of its lineage) is already on disk."""
@@ -82,11 +110,14 @@ class StateFile:
         with self._io:
             if self._covered(state):
                 return
+            if self._ordered and self._known is not None and signature(self.path) != self._known:
+                self._foreign(self.path, self._newest)  # raises unless the file holds what we wrote
             self.path.parent.mkdir(parents=True, exist_ok=True)
             data = self._renderer.render(state).encode("utf-8")
             if self.path.exists():
                 self._keep_backup()
             atomic_write(self.path, data)
+            self._known = signature(self.path)
             self._newest = (state.lineage, state.serial)
             self.writes += 1
 

@@ -38,7 +38,7 @@ import filelock
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from reconciler.errors import StateError, StateLocked
-from reconciler.state.files import StateFile, atomic_write
+from reconciler.state.files import StateFile, atomic_write, signature
 from reconciler.state.model import FORMAT_VERSION, State, StateEntry
 
 
@@ -107,7 +107,7 @@ class StateStore:
         self.info_path = self.path.with_name(self.path.name + ".lock.info")
         self._mutex = threading.RLock()
         self._held: _Held | None = None
-        self._file = StateFile(self.path, self.backup_path)
+        self._file = StateFile(self.path, self.backup_path, self._foreign_file)
 
     @property
     def writes(self) -> int:
@@ -129,6 +129,7 @@ class StateStore:
             state = self._read_file()
             if held is not None:
                 held.state = state
+                self._file.known(signature(self.path))
             return state
 
     def _read_file(self) -> State:
@@ -182,10 +183,10 @@ class StateStore:
             current = held.state if held is not None and held.state is not None else self._current()
             self._check(current, state)
             new = state.model_copy(update={"serial": state.serial + 1})
-            if held is not None:
+            self._file.write(new)
+            if held is not None:  # only once it is on disk: a refused write changes nothing
                 held.state = new
                 held.dirty = False
-            self._file.write(new)
             return new
 
     def _check(self, current: State | None, state: State) -> None:
@@ -197,6 +198,15 @@ class StateStore:
         if current.serial != state.serial:
             raise StateError(f"state file {self.path} changed since it was read (serial "
                              f"{current.serial} on disk, {state.serial} in hand); re-read it")
+
+    def _foreign_file(self, path: Path, newest: tuple[str, int] | None) -> None:
+        """The file changed under the held lock, not by this store: refuse to write over it,
+        naming the damage, unless it still holds the state this store last wrote."""
+        on_disk = self._read_file()  # a damaged file raises here, naming the backup
+        if newest != (on_disk.lineage, on_disk.serial):
+            raise StateError(f"state file {path} was changed by someone else while this run held its lock "
+                             f"(serial {on_disk.serial} on disk); refusing to write over it: check it, then "
+                             "run again")
 
     def _current(self) -> State | None:
         try:

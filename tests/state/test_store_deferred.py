@@ -82,15 +82,21 @@ def test_defer_is_a_plain_write_without_the_lock_or_outside_an_event_loop(store:
 
 
 @pytest.mark.anyio
-async def test_state_is_not_reread_while_the_lock_is_held(store: StateStore) -> None:
+async def test_state_is_not_reread_but_a_file_damaged_under_the_lock_is_never_written_over(
+        store: StateStore) -> None:
     store.write(State().with_entry("a", _entry(1)))
     with store.lock("apply"):
         first = store.read()
-        store.path.write_text("{ not json")  # no one else writes while the lock is held
-        assert store.read() is first
         written = store.update(_bind("b", 2))
-        assert set(json.loads(store.path.read_text())["entries"]) == {"a", "b"}
         assert written.serial == first.serial + 1
+        store.path.write_text("{ not json")  # a hook or a person damages it between two steps
+        assert store.read() is written  # the run's own view needs no re-read
+        with pytest.raises(StateError, match="is unreadable"):
+            store.update(_bind("c", 3))  # but the next write notices (stat) and refuses
+        assert store.path.read_text() == "{ not json"
+        store.path.write_text(written.to_json())  # same content, rewritten by someone: accepted
+        store.update(_bind("c", 3))
+        assert set(json.loads(store.path.read_text())["entries"]) == {"a", "b", "c"}
 
 
 @pytest.mark.anyio
