@@ -83,15 +83,18 @@ def _check_format(text: Any) -> None:
 
 
 def _bounded_filter(func: Callable[..., Any], name: str, width_at: int | None) -> Callable[..., Any]:
+    # Filters marked @pass_context/@pass_eval_context/@pass_environment (async variants included)
+    # get that object first; ``width_at`` counts from the filtered value.
+    offset = 1 if getattr(func, "jinja_pass_arg", None) else 0
+
     def bounded(*args: Any, **kwargs: Any) -> Any:
         _check_weight((args, kwargs), f"filter {name}'s input")
-        if width_at is not None and len(args) > width_at:
-            _check_width(args[width_at], f"filter {name}")
+        if width_at is not None and len(args) > offset + width_at:
+            _check_width(args[offset + width_at], f"filter {name}")
         for key in ("width", "length", "linecount", "slices", "indent"):
             _check_width(kwargs.get(key), f"filter {name}")
         # A filter may combine its subject with each argument (replace, join, wordwrap's wrapstring):
         # small parts, huge product. Bound the product before running it.
-        offset = 1 if getattr(func, "jinja_pass_arg", None) else 0
         subject = args[offset] if len(args) > offset else None
         if _weight(subject) * (1 + _weight((args[offset + 1:], kwargs))) > MAX_TEXT:
             raise SecurityError(f"filter {name} on this input could build more than {MAX_TEXT} characters or items")
@@ -118,7 +121,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         self.globals[_BUDGET_NAME] = self._count
         self.globals[_CONCAT_NAME] = _concat
         self.globals.pop("lipsum", None)  # lipsum(n=10**6) is a CPU and memory bomb with no use in specs
-        widths = {"center": 1, "indent": 1, "wordwrap": 2, "truncate": 2, "batch": 1, "slice": 1, "tojson": 2}
+        widths = dict.fromkeys(("center", "indent", "wordwrap", "truncate", "batch", "slice", "tojson"), 1)
         for name, func in list(self.filters.items()):
             self.filters[name] = _bounded_filter(func, name, widths.get(name))
 
