@@ -91,10 +91,13 @@ class StateFile:
             self._newest = None
             self._known = None
 
-    def known(self, sig: Signature | None) -> None:
-        """The file as this process just read it (checked before the next ordered write)."""
+    def known(self, sig: Signature | None, state: State) -> None:
+        """The file as this process just read it: checked before the next ordered write, and
+        ``state`` counts as written (flushing it unchanged writes nothing)."""
         with self._io:
             self._known = sig
+            if self._ordered and sig is not None:
+                self._newest = (state.lineage, state.serial)
 
     def written(self, state: State) -> bool:
         """Whether ``state`` (or a later state of its lineage) is already on disk."""

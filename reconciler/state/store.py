@@ -129,7 +129,7 @@ class StateStore:
             state = self._read_file()
             if held is not None:
                 held.state = state
-                self._file.known(signature(self.path))
+                self._file.known(signature(self.path), state)
             return state
 
     def _read_file(self) -> State:

@@ -158,3 +158,15 @@ def test_sigkill_finds_every_written_through_record_and_what_preceded_it(store: 
         # Killed inside the loop turn that made the deferred records: they may be lost, as if the
         # kill had come a moment earlier; the written-through record before them never is.
         assert "before" in disk.entries and set(disk.entries) <= {"before", "deferred-1", "deferred-2"}
+
+
+@pytest.mark.anyio
+async def test_a_run_that_changes_nothing_does_not_touch_the_file(store: StateStore) -> None:
+    store.write(State().with_entry("a", _entry(1)))
+    before = store.path.stat()
+    with store.lock("apply"):
+        state = store.read()
+        assert store.update(lambda s: s) is state
+        store.flush()
+    after = store.path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
