@@ -41,6 +41,8 @@ from reconciler.errors import StateError, StateLocked
 from reconciler.state.files import StateFile, atomic_write, signature
 from reconciler.state.model import FORMAT_VERSION, State, StateEntry
 
+_FILE_KEYS = ("format_version", "lineage", "serial", "entries")
+
 
 class LockInfo(BaseModel):
     """Who holds the state lock, written next to it for the next run's error message."""
@@ -155,6 +157,11 @@ class StateStore:
         if isinstance(version, int) and version > FORMAT_VERSION:
             raise StateError(f"state file {self.path} has format version {version}; this reconciler "
                              f"reads up to {FORMAT_VERSION}: upgrade reconciler")
+        # Every file this tool writes has all four; defaulting a missing one would mint a new
+        # lineage for an emptied file, and the plan would then offer to adopt the whole account.
+        missing = [key for key in _FILE_KEYS if key not in data]
+        if missing:
+            raise self._corrupt(f"missing {', '.join(missing)}")
         try:
             return State.model_validate(data)
         except ValidationError as exc:

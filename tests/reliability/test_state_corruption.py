@@ -8,6 +8,7 @@ would be visible (a second enrollment, an overwritten file).
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from collections.abc import Iterator
@@ -66,6 +67,11 @@ CORRUPTIONS = {
     "garbage-appended": lambda data: data + b"\n<<<<<<< HEAD\n",  # a botched merge
     "not-an-object": lambda data: b"[]",
     "schema-violation": lambda data: data.replace(b'"serial": ', b'"serial": "x", "_": ', 1),
+    # Read as a fresh state, an emptied object would get a new lineage and the plan would offer
+    # to adopt every enrollment of the contract.
+    "emptied-object": lambda data: b"{}\n",
+    "lineage-removed": lambda data: json.dumps(
+        {k: v for k, v in json.loads(data).items() if k != "lineage"}).encode(),
 }
 
 
