@@ -243,7 +243,8 @@ class Session:
                 raise _Failed(f"no complete answer within {self._timeout:g}s", sent=True) from None
             except _NOT_SENT as exc:
                 self.stats.transport_errors += 1
-                raise _Failed(_connect_failure(exc), sent=False) from None
+                # A certificate that fails verification fails the same way on every attempt.
+                raise _Failed(_connect_failure(exc), sent=False, retryable=not _tls_refused(exc)) from None
             except _MAYBE_SENT as exc:
                 self.stats.transport_errors += 1
                 raise _Failed(f"connection failed: {type(exc).__name__}", sent=True) from None
@@ -273,8 +274,12 @@ def _connect_failure(exc: Exception) -> str:
     A TLS verification failure is named as such, with the way to trust a private CA (the
     sandbox's); other causes keep the exception type only, since their text may carry the URL.
     """
-    text = str(exc)
-    if "CERTIFICATE_VERIFY_FAILED" in text:
+    if _tls_refused(exc):
         return ("cannot connect: TLS certificate verification failed (CERTIFICATE_VERIFY_FAILED); "
                 "for a private CA such as the sandbox's, set ca_bundle in reconcile.yaml or RECONCILE_CA_BUNDLE")
     return f"cannot connect: {type(exc).__name__}"
+
+
+def _tls_refused(exc: Exception) -> bool:
+    """Whether the server's certificate failed verification (a setting to fix, not a blip)."""
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)

@@ -266,9 +266,11 @@ async def test_client_verifies_tls_by_default_and_refuses_the_sandbox_without_it
     # Trust only the system store: the sandbox's own CA must be asked for explicitly.
     for variable in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "RECONCILE_CA_BUNDLE"):
         monkeypatch.delenv(variable, raising=False)
-    async with CpsClient(sandbox.credentials, base_url=sandbox.base_url,
-                         retry=RetryPolicy(attempts=1)) as cps:
-        with pytest.raises(TransportError, match="CERTIFICATE_VERIFY_FAILED"):
+    # The default retry policy: a verification failure is a setting to fix, never retried.
+    async with CpsClient(sandbox.credentials, base_url=sandbox.base_url) as cps:
+        with pytest.raises(TransportError, match="CERTIFICATE_VERIFY_FAILED") as raised:
             await cps.list_enrollments(CONTRACT)
+        assert cps.stats.requests == 1 and cps.stats.retries == 0
+    assert "RECONCILE_CA_BUNDLE" in str(raised.value)
     async with connect(sandbox) as cps:  # the same call with the CA bundle goes through
         assert await cps.list_enrollments(CONTRACT) == []
