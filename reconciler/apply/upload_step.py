@@ -27,6 +27,7 @@ from reconciler.apply.thirdparty import (
 )
 from reconciler.cps.models import CertificateAndTrustChain
 from reconciler.errors import CertificateMismatch, Conflict, NotFound, WriteOutcomeUnknown
+from reconciler.spec.certfiles import resolve_inside
 from reconciler.spec.models import ThirdPartyEnrollmentSpec
 
 log = logging.getLogger("reconciler.apply")
@@ -92,9 +93,17 @@ class UploadStep:
                                     f"certificates.{algorithm} files")
             csr_file = csr_path(self.ctx.state_dir, self.ctx.name, algorithm)
             _write_if_changed(csr_file, pem if pem.endswith("\n") else pem + "\n")
-            chain = self.ctx.root / files.trust_chain if files.trust_chain else None
-            slots.append(CsrSlot(algorithm, pem, csr_file, self.ctx.root / files.certificate, chain))
+            chain = self._inside(files.trust_chain) if files.trust_chain else None
+            slots.append(CsrSlot(algorithm, pem, csr_file, self._inside(files.certificate), chain))
         return slots
+
+    def _inside(self, value: str) -> Path:
+        # Validation checked the path, but a symlink may have been swapped in since; the signer
+        # hook writes here, so check again at the moment of use.
+        try:
+            return resolve_inside(self.ctx.root, value)
+        except ValueError as exc:
+            raise self.ctx.fail(f"certificate file {exc}") from None
 
     def _condition(self, slot: CsrSlot, uploaded_before: set[str], now: datetime) -> str:
         """``missing``, ``fresh`` (not uploaded yet), ``previous`` (already uploaded, still fits this
@@ -130,6 +139,7 @@ class UploadStep:
         conditions = {s.key_algorithm: self._condition(s, uploaded_before, now) for s in slots}
         if self.spec.signer is not None:
             await self._sign(slots, conditions)
+            slots = self._slots(pairs)  # the hook may have moved things: the paths are checked again
             now = datetime.now(UTC)  # a certificate signed just now is valid from now, not from before signing
             conditions = {s.key_algorithm: self._condition(s, uploaded_before, now) for s in slots}
         unsigned = [s for s in slots if conditions[s.key_algorithm] in ("missing", "stale")]

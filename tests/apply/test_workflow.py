@@ -290,3 +290,30 @@ async def test_dv_acknowledgement_with_a_lost_answer_is_given_again_only_if_stil
         acks = _accepted(rig, "/lets-encrypt-challenges-completed")
         assert len(acks) == 1  # landed once: never repeated after it landed, repeated when it had not
         assert len(hook_calls(tmp_path)) == 2  # published once, not again for the second acknowledgement
+
+
+async def test_signer_that_moves_the_certificate_out_of_the_repository_is_refused_before_upload(
+        tmp_path: Path) -> None:
+    """Validation checked the paths before apply; a hook that swaps a directory for a symlink to
+    elsewhere afterwards must not get a file from outside the repository uploaded."""
+    root = tmp_path / "repo"
+    (root / "certs").mkdir(parents=True)
+    (root / "sign.py").write_text(
+        "import os, pathlib\n"
+        "from reconciler.sandbox.ca import CertificateAuthority\n"
+        "outside = pathlib.Path('..', 'outside').resolve()\n"
+        "outside.mkdir(exist_ok=True)\n"
+        "os.rmdir('certs/shop')\n"  # made empty for the hook by apply
+        "os.symlink(outside, 'certs/shop')\n"
+        "leaf, chain = CertificateAuthority('Customer').sign_csr(open(os.environ['RECONCILE_CSR_FILE']).read())\n"
+        "open(os.environ['RECONCILE_CERT_FILE'], 'w').write(leaf)\n"
+        "open(os.environ['RECONCILE_CHAIN_FILE'], 'w').write(chain)\n")
+    async with sandbox_rig(root) as rig:
+        spec = tp_spec(dual_stack=False, signer={"command": f"{sys.executable} sign.py"})
+        eid, cid = await rig.create(spec)
+        rig.app.runtime.requests.clear()
+        outcome = await EnrollmentWorkflow(rig.context(spec), eid, cid).run()
+        assert (tmp_path / "outside" / "rsa.pem").is_file(), "the hook did not run as the test intends"
+        assert outcome.status == "failed", outcome
+        assert "certs/shop/rsa" in outcome.message and "outside the repository" in outcome.message
+        assert not [r for r in rig.app.runtime.requests if r["method"] == "POST"]
