@@ -25,6 +25,7 @@ from reconciler.cps.client import CpsClient
 from reconciler.cps.credentials import Credentials
 from reconciler.cps.retry import RetryPolicy
 from reconciler.errors import AuthenticationError, CpsApiError, TransportError
+from reconciler.sandbox.ca import CertificateAuthority
 from reconciler.sandbox.testing import SandboxServer
 from tests.e2e.test_apply_e2e import QUICK_SIGNER, cli, dv_hook, dv_manual, third_party, write_repo
 from tests.secretscan import (
@@ -274,8 +275,8 @@ def test_cli_error_paths_leak_no_credential(canary_server: SandboxServer, tmp_pa
                                             caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     """401 from a wrong secret (a -vv subprocess), an unparseable .edgerc with loose permissions and
     503 until the retries run out (in process, every logger at DEBUG): each exits 1 saying what
-    went wrong, and nothing printed or logged holds a credential. (A TLS failure is covered below,
-    at the client: the CLI retries it for several seconds.)"""
+    went wrong, and nothing printed or logged holds a credential; so does a TLS refusal (a CA
+    bundle that does not hold the sandbox's CA), sent once and never retried."""
     server = canary_server
     repo = tmp_path / "repo"
     write_repo(repo, "ctr_1-ERRORS", [dv_hook("www", "www.errors.example.com")])
@@ -290,6 +291,11 @@ def test_cli_error_paths_leak_no_credential(canary_server: SandboxServer, tmp_pa
            "RECONCILE_CA_BUNDLE": server.ca_bundle}
     runner = CliRunner()
     unparsed = runner.invoke(reconcile, ["--no-color", "-vv", "--edgerc", str(broken), "plan"], env=env)
+    other_ca = tmp_path / "other-ca.pem"
+    other_ca.write_text(CertificateAuthority("Not the sandbox").root_pem)
+    untrusted = runner.invoke(reconcile, ["--no-color", "-vv", "plan"], env={**env, "RECONCILE_CA_BUNDLE": str(other_ca)})
+    assert untrusted.exit_code == 1 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr, untrusted.stderr
+    assert "cps retry" not in caplog.text  # refused once: verification fails the same way every time
     server.set_faults(rules=[{"path": "/cps/v2/enrollments", "method": "GET", "status": 503, "retry_after": 0}])
     try:
         exhausted = runner.invoke(reconcile, ["--no-color", "-vv", "apply", "--auto-approve"], env=env)
@@ -300,7 +306,7 @@ def test_cli_error_paths_leak_no_credential(canary_server: SandboxServer, tmp_pa
     assert exhausted.exit_code == 1 and "503" in exhausted.stderr, exhausted.stderr
     assert caplog.text.count("-> 503 attempt=") == RetryPolicy().attempts  # the retries ran (and were logged)
     texts = {**run.outputs, "log records": caplog.text}
-    for name, result in (("broken .edgerc", unparsed), ("503", exhausted)):
+    for name, result in (("broken .edgerc", unparsed), ("untrusted CA", untrusted), ("503", exhausted)):
         texts.update({f"stdout of {name}": result.stdout, f"stderr of {name}": result.stderr})
     findings = scan_for_secrets({**CANARY, "wrong_secret": WRONG_SECRET}, texts=texts,
                                 paths=[repo, run.tmpdir], exclude=(wrong, broken))
