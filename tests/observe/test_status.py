@@ -99,3 +99,8 @@ def test_an_edit_made_outside_reconciler_shows_as_drift(tmp_path: Path, monkeypa
     anyio.run(_edit_outside, repo, eid)
     drift = rows(repo)["www"]["drift"]
     assert drift.startswith("changed: ") and "tech_contact" in drift, drift
+    # The same drift in the two formats for people.
+    text = run(repo, "status").stdout.splitlines()
+    assert any(line.startswith("www ") and "changed" in line for line in text), text
+    markdown = run(repo, "status", "--format", "markdown").stdout.splitlines()
+    assert any(line.startswith("| www |") and "changed" in line for line in markdown), markdown
