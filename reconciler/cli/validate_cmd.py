@@ -38,7 +38,7 @@ def summary(report: SpecReport) -> str:
     if not report.errors:
         return ", ".join(parts)
     files = {i.file for i in report.errors}
-    return f"{_plural(len(report.errors), 'error')} in {_plural(len(files), 'file')}; " + ", ".join(parts)
+    return f"{_plural(report.error_count, 'error')} in {_plural(len(files), 'file')}; " + ", ".join(parts)
 
 
 def _as_json(report: SpecReport) -> str:

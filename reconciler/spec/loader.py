@@ -108,6 +108,8 @@ class SpecReport:
     issues: list[SpecIssue]
     files: int
     invalid: frozenset[int] = frozenset()  # indices into specs that some rule rejected
+    hidden_errors: dict[str, int] = field(default_factory=dict)
+    """Errors left out of ``issues`` by file (each file then has one line saying how many)."""
 
     @property
     def ok(self) -> list[LoadedSpec]:
@@ -117,6 +119,11 @@ class SpecReport:
     @property
     def errors(self) -> list[SpecIssue]:
         return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def error_count(self) -> int:
+        """Every error found, shown or not (the "N more" lines are not errors themselves)."""
+        return len(self.errors) - len(self.hidden_errors) + sum(self.hidden_errors.values())
 
     @property
     def notices(self) -> list[SpecIssue]:
@@ -314,10 +321,11 @@ def check_specs(config: Config, paths: list[Path] | None = None) -> SpecReport:
     unique = list(dict.fromkeys(issues))
     file_rank = {config.relative(p): n for n, p in enumerate(files)}
     unique.sort(key=lambda i: (file_rank.get(i.file, -1), i.line or 0))
-    return SpecReport(results, _capped(unique), len(files), frozenset(invalid))
+    shown, hidden = _capped(unique)
+    return SpecReport(results, shown, len(files), frozenset(invalid), hidden)
 
 
-def _capped(issues: list[SpecIssue]) -> list[SpecIssue]:
+def _capped(issues: list[SpecIssue]) -> tuple[list[SpecIssue], dict[str, int]]:
     """At most ``MAX_ERRORS_PER_FILE`` errors per file, then one line saying how many more there are:
     a generated file can hold thousands of the same mistake, and nobody reads past the first page."""
     shown: dict[str, int] = {}
@@ -332,7 +340,7 @@ def _capped(issues: list[SpecIssue]) -> list[SpecIssue]:
         kept.append(issue)
     for file, count in hidden.items():
         kept.append(SpecIssue(file, None, "", f"{count} more errors in this file are not shown; fix these first"))
-    return kept
+    return kept, hidden
 
 
 def load_specs(config: Config, paths: list[Path] | None = None) -> LoadedSpecs:

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.cli.validate_cmd import summary
 from reconciler.config import load_config
 from reconciler.errors import SpecError
 from reconciler.spec.loader import check_specs, format_path, load_specs, spec_hash
@@ -185,6 +186,9 @@ def test_errors_are_capped_per_file_with_a_count_of_the_rest(repo: Path) -> None
     assert len(many) == 101 and many[99].startswith("specs/many.yaml:100: expected an enrollment")
     assert many[100] == "specs/many.yaml: 150 more errors in this file are not shown; fix these first"
     assert "specs/one.yaml:1: expected an enrollment (a mapping of fields) or a list of enrollments, got int" in issues
+    report = check_specs(load_config(cwd=repo))
+    assert report.error_count == 251 and report.hidden_errors == {"specs/many.yaml": 150}
+    assert summary(report).startswith("251 errors in 2 files")  # the "150 more" line is not an error
 
 
 def test_symlinked_spec_files_must_stay_in_the_repository(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
