@@ -176,7 +176,7 @@ class Engine:
             "certificate_sets": {},
             "validated_domains": {},
         }
-        self.store.enrollments[str(enrollment_id)] = record
+        self.store.add(record)
         self.store.data["last_create"][contract] = iso(now)
         change = self.workflow.open(
             record, "new-certificate", now, schedule=schedule, pre_warnings=self._pre_warnings(stored)

@@ -96,6 +96,10 @@ class Store:
         elif data.get("format") != FORMAT:
             raise ValueError(f"unsupported sandbox data format {data.get('format')!r}")
         self.data = data
+        self.touched: dict[str, None] = dict.fromkeys(self.enrollments)
+        """Keys of enrollments handed out (or added) since the workflow last looked: the only
+        records whose next due transition may have moved. Ordered, so new keys keep the order
+        in which they were added. Every record starts touched, so a load schedules them all."""
 
     def copy_data(self) -> Json:
         """A deep copy of the data (a snapshot: later engine calls do not change it)."""
@@ -129,11 +133,20 @@ class Store:
         return enrollments
 
     def enrollment(self, enrollment_id: int) -> Json:
-        """The stored enrollment record, or a 404 problem."""
-        record = self.enrollments.get(str(enrollment_id))
+        """The stored enrollment record, or a 404 problem. The record counts as touched: the
+        caller may change it, so its next due transition is looked at again."""
+        key = str(enrollment_id)
+        record = self.enrollments.get(key)
         if record is None:
             raise not_found(f"Enrollment {enrollment_id} does not exist.")
+        self.touched[key] = None
         return record
+
+    def add(self, record: Json) -> None:
+        """Store a new enrollment record (after every existing one)."""
+        key = str(record["id"])
+        self.enrollments[key] = record
+        self.touched[key] = None
 
     def change(self, enrollment_id: int, change_id: int) -> tuple[Json, Json]:
         """``(enrollment, change)``, or a 404 problem if either is unknown or they do not match."""
@@ -144,7 +157,9 @@ class Store:
         return record, change
 
     def remove(self, enrollment_id: int) -> None:
-        self.enrollments.pop(str(enrollment_id), None)
+        key = str(enrollment_id)
+        self.enrollments.pop(key, None)
+        self.touched[key] = None
 
 
 def pending_change(record: Json) -> Json | None:

@@ -20,6 +20,7 @@ from reconciler.sandbox.ca import CertificateAuthority
 from reconciler.sandbox.engine_config import EngineConfig
 from reconciler.sandbox.enrollment_rules import all_names, is_dv
 from reconciler.sandbox.problems import bad_request, invalid_state, not_found
+from reconciler.sandbox.schedule import DueSchedule
 from reconciler.sandbox.store import Json, Store, change_link, iso, parse, pending_change, wire
 from reconciler.sandbox.views import cm_info, pending_deployment
 
@@ -111,6 +112,7 @@ class Workflow:
         self.store = store
         self.txt_lookup: dv.TxtLookup | None = None
         self._dv_key: rsa.RSAPrivateKey | None = None
+        self.schedule = DueSchedule(store, self._next_due)
 
     def _dv_private_key(self) -> rsa.RSAPrivateKey:
         # DV keys never leave CPS, so clients cannot tell one key per process from one per
@@ -184,9 +186,11 @@ class Workflow:
     # -- time ----------------------------------------------------------------------------------
 
     def run_due(self, now: datetime) -> None:
-        """Run every transition due at or before ``now``, in time order per enrollment."""
-        for key in list(self.store.enrollments):
+        """Run every transition due at or before ``now``, in time order per enrollment (and
+        enrollment after enrollment in store order, as a scan of them all would)."""
+        for key in self.schedule.due(now):
             record = self.store.enrollments[key]
+            self.store.touched[key] = None
             for _ in range(10_000):  # a guard; each event moves time or state forward
                 event = self._next_event(record)
                 if event is None or event[0] > now:
@@ -201,6 +205,10 @@ class Workflow:
                 change = pending_change(record)
                 assert change is not None
                 self._step(record, change, at, now)
+
+    def _next_due(self, record: Json) -> datetime | None:
+        event = self._next_event(record)
+        return None if event is None else event[0]
 
     def _next_event(self, record: Json) -> tuple[datetime, str] | None:
         events: list[tuple[datetime, str]] = []
