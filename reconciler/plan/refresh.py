@@ -1,7 +1,8 @@
 """Refresh: read what CPS holds, spending as few requests as possible (they are the scarce resource).
 
 Per run: one ``list_enrollments`` per contract involved (the list carries full enrollments), one
-``get_change`` per *pending* change of an enrollment the plan cares about, and one
+``get_change`` per *pending* change of an enrollment the plan cares about (sent with the list when
+state knows the change, after it otherwise; plus one per change state knows that has ended), and one
 ``get_enrollment`` only for a state entry missing from its contract's list (to tell "deleted" from
 "moved"). Everything runs concurrently; the client's pool and pacer bound it. Refresh never waits
 for CPS to finish anything and never writes.
@@ -22,7 +23,7 @@ from reconciler.errors import NotFound
 from reconciler.plan.inputs import Desired, Observed, ObservedChange, ObservedEnrollment
 from reconciler.plan.model import Unmanaged, canonical_json
 from reconciler.plan.safety import select_targets
-from reconciler.state.model import State
+from reconciler.state.model import State, StateEntry
 
 
 class RefreshClient(Protocol):
@@ -91,6 +92,7 @@ class _Refresh:
         self.state = state
         self.requests = 0
         self._reads: dict[int, list[asyncio.Task[Change]]] = {}
+        self._early: dict[tuple[int, int], asyncio.Task[Change]] = {}
 
     async def _list(self, contract: str) -> list[dict[str, Any]]:
         self.requests += 1
@@ -108,9 +110,40 @@ class _Refresh:
         eid = _enrollment_id(wire)
         if eid in self._reads:
             return
-        ids = _pending_ids(wire)
-        self.requests += len(ids)
-        self._reads[eid] = [asyncio.ensure_future(self.client.get_change(eid, cid)) for cid in ids]
+        reads = []
+        for cid in _pending_ids(wire):
+            early = self._early.pop((eid, cid), None)
+            if early is None:
+                self.requests += 1
+                early = asyncio.ensure_future(self.client.get_change(eid, cid))
+            reads.append(early)
+        self._reads[eid] = reads
+
+    def _start_early_reads(self, entries: dict[str, StateEntry]) -> None:
+        """Read the changes state last saw in flight without waiting for the list.
+
+        A change read needs the change id, which only the list gives for changes begun outside
+        this tool (a renewal, an edit in Control Center): those reads wait on the list. Changes
+        apply started are in state, so their reads go out with the list and the round trip the
+        list costs is not paid twice. A change the list no longer shows pending was read for
+        nothing (one request): that is the price of not waiting.
+        """
+        for entry in entries.values():
+            if entry.enrollment_id is None or entry.change is None:
+                continue
+            key = (entry.enrollment_id, entry.change.change_id)
+            if key not in self._early:
+                self.requests += 1
+                self._early[key] = asyncio.ensure_future(self.client.get_change(*key))
+
+    async def _settle_unused(self) -> None:
+        """Early reads of changes no longer pending: not waited for (one still being retried is
+        stopped), and their errors (a change that ended may be gone) do not matter."""
+        unused = list(self._early.values())
+        self._early.clear()
+        for task in unused:
+            task.cancel()
+        await asyncio.gather(*unused, return_exceptions=True)
 
     async def _observe(self, wire: dict[str, Any], contract: str, view: dict[str, Any],
                        print_: str) -> ObservedEnrollment:
@@ -125,7 +158,7 @@ class _Refresh:
         try:
             return await self._run()
         except BaseException:
-            pending = [t for ts in self._reads.values() for t in ts]
+            pending = [*(t for ts in self._reads.values() for t in ts), *self._early.values()]
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)  # retrieved: none logged as lost
@@ -134,7 +167,15 @@ class _Refresh:
     async def _run(self) -> Observed:
         entries = {n: e for n, e in self.state.entries.items() if n in self.names}
         contracts = sorted({d.contract_id for d in self.desired} | {e.contract_id for e in entries.values()})
-        lists = await asyncio.gather(*(self._list(c) for c in contracts))
+        listing = [asyncio.ensure_future(self._list(c)) for c in contracts]  # first in the client's queue
+        self._start_early_reads(entries)
+        try:
+            lists = await asyncio.gather(*listing)
+        except BaseException:
+            for task in listing:
+                task.cancel()
+            await asyncio.gather(*listing, return_exceptions=True)
+            raise
         listed: dict[int, tuple[str, dict[str, Any]]] = {
             _enrollment_id(w): (c, w) for c, ws in zip(contracts, lists, strict=True) for w in ws}
         # Every enrollment any state entry binds, targeted or not, is somebody's: never offered twice.
@@ -191,6 +232,7 @@ class _Refresh:
         cand_names = [n for n, ws in candidate_wires.items() for _ in ws]
         for name, obs in zip(cand_names, observed[len(bound_names):], strict=True):
             candidates[name] = (*candidates.get(name, ()), obs)
+        await self._settle_unused()
         return Observed(bound=bound, gone=gone, candidates=candidates, unmanaged=unmanaged,
                         contracts=tuple(contracts), requests=self.requests)
 

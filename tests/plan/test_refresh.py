@@ -7,6 +7,7 @@ at one list per contract plus one read per pending change.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from reconciler.plan.planner import PlanOptions, make_plan
 from reconciler.plan.refresh import refresh
 from reconciler.plan.saved import check_fresh, load_saved_plan, save_plan
 from reconciler.sandbox.testing import SandboxServer
-from reconciler.state.model import StateEntry
+from reconciler.state.model import ChangeInFlight, State, StateEntry
 
 from .conftest import CONTRACT, Repo, arrange_apply
 
@@ -29,8 +30,11 @@ pytestmark = pytest.mark.anyio
 
 
 async def _plan(repo: Repo, client: CpsClient, **opts: object) -> tuple[Plan, Observed]:
+    return await _plan_with(repo, client, repo.store.read(), **opts)
+
+
+async def _plan_with(repo: Repo, client: CpsClient, state: State, **opts: object) -> tuple[Plan, Observed]:
     desired = desired_from_loaded(repo.load())
-    state = repo.store.read()
     observed = await refresh(client, desired, state)
     return make_plan(desired, observed, state, PlanOptions(**opts)), observed  # type: ignore[arg-type]
 
@@ -142,6 +146,57 @@ async def test_pending_changes_are_read_and_classified(repo: Repo, client: CpsCl
     plan, _ = await _plan(repo, client)
     assert [a.kind for a in plan.actions] == ["in-progress"] and not plan.has_changes
     assert plan.actions[0].pending.status == "deploy-staging"  # type: ignore[union-attr]
+
+
+async def _pending_www(repo: Repo, client: CpsClient, sandbox: SandboxServer,
+                       known_change: int | None) -> tuple[int, int]:
+    """www created with its change pending; state records ``known_change`` as in flight (or none)."""
+    repo.write_spec("www", "www.example.com")
+    loaded = repo.load().specs[0]
+    status = await client.create_enrollment(CONTRACT, spec_to_wire(loaded.spec))
+    eid, cid = status.enrollment_id, status.change_ids[0]
+    change = None if known_change is None else ChangeInFlight(change_id=known_change)
+    repo.store.save_entry("www", StateEntry(enrollment_id=eid, contract_id=CONTRACT, common_name="www.example.com",
+                                            spec_hash=loaded.spec_hash, change=change))
+    sandbox.advance(300)
+    sandbox.clear_requests()
+    return eid, cid
+
+
+async def test_a_change_state_knows_is_read_without_waiting_for_the_list(repo: Repo, client: CpsClient,
+                                                                       sandbox: SandboxServer) -> None:
+    """The list is held 2.5 s by the sandbox; the read of the change apply started is answered
+    while it is still held (for a change state does not know, it has to wait: that read needs the id
+    the list gives)."""
+    eid, cid = await _pending_www(repo, client, sandbox, known_change=None)
+    state = repo.store.read()
+    repo.store.update_entry("www", change=ChangeInFlight(change_id=cid))
+    sandbox.set_faults(latency=[{"path": "/cps/v2/enrollments", "method": "GET", "ms": 2500}])
+    running = asyncio.ensure_future(_plan(repo, client))
+    read = f"/cps/v2/enrollments/{eid}/changes/{cid}"
+    while not any(r["path"] == read and r["status"] == 200 for r in sandbox.requests()):
+        assert not running.done(), "refresh finished before its change read was answered"
+        await asyncio.sleep(0.02)
+    (listing,) = [r for r in sandbox.requests() if r["path"] == "/cps/v2/enrollments"]
+    assert listing["status"] is None, "the change read waited for the list's answer"
+    plan, observed = await running
+    sandbox.clear_faults()
+    assert observed.requests == 2 and _cps_paths(sandbox) == ["GET /cps/v2/enrollments", f"GET {read}"]
+    # The same plan as a refresh that read the change after the list.
+    plan_after_list, _ = await _plan_with(repo, client, state)
+    assert plan.actions == plan_after_list.actions and plan.actions[0].key == ("www", "continue")
+
+
+async def test_a_change_state_knows_that_ended_costs_one_read_and_changes_nothing(
+        repo: Repo, client: CpsClient, sandbox: SandboxServer) -> None:
+    cid_gone = 987654  # a change apply saw that has ended (and is gone) since
+    eid, cid = await _pending_www(repo, client, sandbox, known_change=cid_gone)
+    plan, observed = await _plan(repo, client)
+    answered = sorted((r["path"], r["status"]) for r in sandbox.requests() if r["path"].startswith("/cps/"))
+    assert answered == [("/cps/v2/enrollments", 200), (f"/cps/v2/enrollments/{eid}/changes/{cid}", 200),
+                        (f"/cps/v2/enrollments/{eid}/changes/{cid_gone}", 404)]  # its 404 is not an error
+    assert observed.requests == 3
+    assert observed.bound["www"].changes[0].change_id == cid and plan.actions[0].key == ("www", "continue")
 
 
 async def test_stale_saved_plan_is_refused(repo: Repo, client: CpsClient, sandbox: SandboxServer,
