@@ -10,6 +10,7 @@ import asyncio
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,10 @@ async def _apply(sandbox: Endpoint, root: Path, parallelism: int, poll: float) -
         async with CpsClient(sandbox.credentials, base_url=sandbox.base_url, verify=sandbox.ca_bundle,
                              max_in_flight=16, rate_limit=None) as client:
             start, cpu = time.perf_counter(), cpu_seconds()
-            result = await build_plan(loaded, store.read(), client, PlanOptions())
+            # Stamped as `reconcile apply` stamps it: the executor trusts the refresh's same-CN
+            # enrollments for a minute after this, instead of listing the contract before each create.
+            stamp = datetime.now(UTC).isoformat(timespec="seconds")
+            result = await build_plan(loaded, store.read(), client, PlanOptions(now=stamp))
             executor = Executor(client=client, journal=StateJournal(store),
                                 specs={s.name: s.spec for s in loaded.specs}, root=config.root,
                                 state_dir=config.state_path.parent,

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
@@ -41,6 +42,8 @@ from reconciler.spec.models import DvEnrollmentSpec, ThirdPartyEnrollmentSpec
 log = logging.getLogger("reconciler.apply")
 
 AnySpec = DvEnrollmentSpec | ThirdPartyEnrollmentSpec
+SAME_CN_MAX_AGE = 60.0
+"""Seconds after the plan's refresh during which its same-CN enrollments stand for a list."""
 _THROTTLED = re.compile(r"throttl|every \d+ (second|minute)|retry in", re.IGNORECASE)
 
 
@@ -72,6 +75,17 @@ class ApplyResult:
         return 0
 
 
+def _stamp(value: str | None) -> datetime | None:
+    """A plan's ``created_at`` as an aware datetime (None when absent or unreadable)."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _group(actions: tuple[Action, ...]) -> dict[str, list[Action]]:
     groups: dict[str, list[Action]] = {}
     for action in actions:
@@ -96,7 +110,10 @@ class Executor:
         self.publishers = publishers or PublisherFactory(root=root, state_dir=state_dir, run_id=self.run_id)
         self.report = report
         self.clock = clock
-        self.deadline = clock() + options.timeout
+        self.started = clock()
+        self.deadline = self.started + options.timeout
+        self.refreshed_at: datetime | None = None
+        self.refreshed_unstamped = False
 
     def _step(self, name: str, step: str, detail: str = "") -> None:
         if self.report is not None:
@@ -105,6 +122,9 @@ class Executor:
     async def run(self, plan: Plan) -> ApplyResult:
         """Run every action of ``plan`` (its blocked actions are only reported)."""
         plan.ensure_safe()
+        self.refreshed_at = _stamp(plan.created_at) if plan.refreshed else None
+        # A refreshed plan without a stamp was built in process by a caller that runs it at once.
+        self.refreshed_unstamped = plan.refreshed and self.refreshed_at is None
         groups = _group(plan.actions)
         result = ApplyResult(blocked=plan.blocked)
         limiter = anyio.CapacityLimiter(max(1, self.options.parallelism))
@@ -206,11 +226,13 @@ class Executor:
         self.journal.bind(name, contract_id=spec.contract_id or "", common_name=spec.common_name,
                           prevent_destroy=spec.prevent_destroy, enrollment_id=enrollment_id)
 
-    async def _orphan(self, name: str, spec: AnySpec) -> tuple[int, int | None] | None:
-        """After an interrupted create: the enrollment it may have left, found by CN + contract."""
+    async def _orphan(self, name: str, spec: AnySpec, seen: set[int]) -> tuple[int, int | None] | None:
+        """After an interrupted create: the enrollment it may have left, found by CN + contract
+        (the ids of every enrollment with that CN go into ``seen``)."""
         bound = {e.enrollment_id for n, e in self.journal.store.read().entries.items() if n != name}
-        found = [e for e in await self.client.find_enrollments_by_cn(spec.contract_id or "", spec.common_name)
-                 if e.enrollment_id not in bound]
+        same_cn = await self.client.find_enrollments_by_cn(spec.contract_id or "", spec.common_name)
+        seen.update(e.enrollment_id for e in same_cn)
+        found = [e for e in same_cn if e.enrollment_id not in bound]
         if len(found) > 1:
             ids = ", ".join(str(e.enrollment_id) for e in found)
             raise ReconcileError(f"{name}: an interrupted create and several enrollments ({ids}) with CN "
@@ -221,11 +243,35 @@ class Executor:
         pending = enrollment.pending_change_ids
         return enrollment.enrollment_id, pending[-1] if pending else None
 
+    def _same_cn_ids(self, action: Action, looked_up: set[int] | None) -> set[int] | None:
+        """The ids of every enrollment with the spec's CN in its contract, when known well enough
+        for the create to skip listing them before its POST (None: it lists). Known: from a CN
+        look-up just made, or from the refresh this run's plan rests on (its unbound same-CN
+        enrollments; the bound ones are in state) while that is under a minute old: a saved
+        plan, a slow confirmation or a create CPS throttled for minutes lists again. Extra ids
+        do no harm: only enrollments with the CN are compared against them after a lost answer."""
+        if looked_up is not None:
+            return looked_up
+        if action.reason != "new" or action.facts is None:
+            return None
+        if self.refreshed_at is not None:
+            age = (datetime.now(UTC) - self.refreshed_at).total_seconds()
+        elif self.refreshed_unstamped:
+            age = self.clock() - self.started
+        else:
+            return None
+        if not 0 <= age <= SAME_CN_MAX_AGE:
+            return None
+        bound = {e.enrollment_id for e in self.journal.store.read().entries.values() if e.enrollment_id is not None}
+        return bound | set(action.facts.same_cn_ids)
+
     async def _create(self, name: str, action: Action, spec: AnySpec) -> tuple[int, int | None]:
         entry = self.journal.entry(name)
+        looked_up: set[int] | None = None
         if (entry is not None and entry.intent is not None and entry.intent.op == "creating") \
                 or action.reason == "resume-create":
-            orphan = await self._orphan(name, spec)
+            looked_up = set()
+            orphan = await self._orphan(name, spec, looked_up)
             if orphan is not None:
                 self._step(name, "found enrollment of the interrupted create", str(orphan[0]))
                 self.journal.created(name, orphan[0], orphan[1], None)
@@ -240,7 +286,8 @@ class Executor:
         while True:
             try:
                 status = await self.client.create_enrollment(
-                    spec.contract_id or "", spec_to_wire(spec), allow_duplicate_cn=spec.allow_duplicate_common_name)
+                    spec.contract_id or "", spec_to_wire(spec), allow_duplicate_cn=spec.allow_duplicate_common_name,
+                    same_cn_ids=self._same_cn_ids(action, looked_up))
                 break
             except Conflict as exc:
                 # One create per contract every few minutes: a throttled create was not made, retry.
@@ -248,6 +295,7 @@ class Executor:
                         or self.clock() + delay > self.deadline:
                     raise
                 self._step(name, "create throttled by CPS", "retrying")
+                looked_up = None  # after the wait, look again
                 await self.options.poll.sleep(delay)
                 delay = self.options.poll.next(delay)
         checkpoint(name, "create:posted")

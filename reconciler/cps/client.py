@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -216,17 +216,27 @@ class CpsClient:
 
     async def create_enrollment(self, contract_id: str, body: Mapping[str, Any] | Enrollment, *,
                                 allow_duplicate_cn: bool = False, deploy_not_after: DateLike | None = None,
-                                deploy_not_before: DateLike | None = None) -> EnrollmentStatus:
+                                deploy_not_before: DateLike | None = None,
+                                same_cn_ids: Collection[int] | None = None) -> EnrollmentStatus:
         """POST a new enrollment; never two for one call.
 
         Before sending, the contract's enrollments with the same CN are noted. If the POST fails
         ambiguously (sent, then no usable answer), the enrollments are listed again: exactly one
         new enrollment with that CN is taken as ours; none means the POST did not land and it is
         sent again; several (or none after a 2xx) raise ``WriteOutcomeUnknown``.
+
+        ``same_cn_ids``: the ids of every enrollment of the contract with this CN, as the caller
+        saw them moments ago (a refresh); given, they are the note and the list before the POST
+        is not sent. The caller vouches that nothing it does creates one meanwhile: an enrollment
+        with the CN created by someone else since it looked would, after a lost answer, count as
+        new (as one created between the list and the POST always could).
         """
         data = _enrollment_body(body)
         cn = str((data.get("csr") or {}).get("cn") or "")
-        before = {e.enrollment_id for e in await self.find_enrollments_by_cn(contract_id, cn)} if cn else None
+        before: set[int] | None = None
+        if cn:
+            before = set(same_cn_ids) if same_cn_ids is not None else {
+                e.enrollment_id for e in await self.find_enrollments_by_cn(contract_id, cn)}
         params = {"contractId": bare_contract_id(contract_id), **_flags(allow_duplicate_cn=allow_duplicate_cn),
                   **_dates(deploy_not_after, deploy_not_before)}
 

@@ -500,3 +500,42 @@ async def test_create_refusals_are_final(status: int, sleeps: Sleeps) -> None:
             await cps.create_enrollment("1-AB", dv_body())
     assert info.value.status == status
     assert len(cps_side.post.requests) == 1 and cps_side.gets == 1
+
+
+# --- create with the same-CN enrollments already known (apply, right after its refresh) -------------
+
+@pytest.mark.parametrize("failure", [httpx.ReadTimeout, 502, "truncated"], ids=str)
+async def test_create_with_known_ids_skips_the_list_before_and_still_settles(failure: Step, sleeps: Sleeps) -> None:
+    old = {"id": 7, "location": "/cps/v2/enrollments/7", "csr": {"cn": "www.example.com"}}
+    cps_side = Cps(failure, lands=True, existing=[old])
+    async with client(cps_side, sleeps) as cps:
+        status = await cps.create_enrollment("1-AB", dv_body(), allow_duplicate_cn=True, same_cn_ids=[7])
+    assert status.enrollment_id == 10050  # the known one was not taken for ours
+    assert len(cps_side.post.requests) == 1 and cps_side.gets == 1  # only the look-up after the lost answer
+
+
+async def test_create_with_known_ids_that_did_not_land_is_sent_again(sleeps: Sleeps) -> None:
+    cps_side = Cps(httpx.RemoteProtocolError, 202, lands=False)
+    async with client(cps_side, sleeps) as cps:
+        status = await cps.create_enrollment("1-AB", dv_body(), same_cn_ids=())
+    assert status.enrollment_id == 10050
+    assert len(cps_side.post.requests) == 2 and cps_side.gets == 1
+
+
+async def test_create_with_known_ids_answered_sends_only_the_post(sleeps: Sleeps) -> None:
+    cps_side = Cps(202, lands=True)
+    async with client(cps_side, sleeps) as cps:
+        status = await cps.create_enrollment("1-AB", dv_body(), same_cn_ids=())
+    assert status.enrollment_id == 10050
+    assert len(cps_side.post.requests) == 1 and cps_side.gets == 0
+
+
+async def test_create_trusts_the_known_ids_it_is_given(sleeps: Sleeps) -> None:
+    # An enrollment with the CN the caller did not know of counts as new: with ours, two new ones,
+    # and the outcome is reported unknown rather than guessed (the caller must pass every id).
+    old = {"id": 7, "location": "/cps/v2/enrollments/7", "csr": {"cn": "www.example.com"}}
+    cps_side = Cps(httpx.ReadTimeout, lands=True, existing=[old])
+    async with client(cps_side, sleeps) as cps:
+        with pytest.raises(WriteOutcomeUnknown):
+            await cps.create_enrollment("1-AB", dv_body(), allow_duplicate_cn=True, same_cn_ids=[])
+    assert len(cps_side.post.requests) == 1
