@@ -50,6 +50,8 @@ class SandboxConfig:
     ``persist_interval`` > 0 coalesces writes: a mutating request is saved at the first request
     at least that many real seconds after the previous save, and always at shutdown or
     ``advance`` (snapshots of thousands of certificates take a while; benchmarks want this).
+    ``read_persist_interval``: after reads (which may run due transitions), the data is saved
+    when this many real seconds passed since the last save.
     """
 
     credentials: SandboxCredentials = field(default_factory=SandboxCredentials.generate)
@@ -63,6 +65,7 @@ class SandboxConfig:
     seed: int | None = None
     request_log_size: int = 10000
     persist_interval: float = 0.0
+    read_persist_interval: float = 2.0
 
 
 EDGERC_SECTION = "sandbox"

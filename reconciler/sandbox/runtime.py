@@ -15,8 +15,6 @@ from reconciler.sandbox.engine import Engine
 from reconciler.sandbox.faults import FaultPlan
 from reconciler.sandbox.persistence import DataStore
 
-READ_PERSIST_SECONDS = 2.0
-
 
 def iso(moment: datetime) -> str:
     """``2025-01-31T12:34:56Z`` (UTC, whole seconds), the way CPS writes timestamps."""
@@ -85,7 +83,7 @@ class SandboxRuntime:
         Reads run due transitions too (a certificate gets issued, a deployment completes); saving
         them now and then bounds what a crash loses without paying a write per GET.
         """
-        self._flush(self.config.persist_interval if self._dirty else READ_PERSIST_SECONDS)
+        self._flush(self.config.persist_interval if self._dirty else self.config.read_persist_interval)
 
     def _flush(self, max_age: float) -> None:
         if self.store is not None and time.monotonic() - self._persisted_at >= max_age:

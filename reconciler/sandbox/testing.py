@@ -47,11 +47,12 @@ class SandboxServer:
     def __init__(self, *, data_dir: Path | None = None, speed: float = 1.0, engine: EngineConfig | None = None,
                  skew_seconds: float | None = None, faults: list[FaultRule] | None = None,
                  latency: list[LatencyRule] | None = None, seed: int | None = None, port: int = 0,
-                 persist_interval: float = 0.0) -> None:
+                 persist_interval: float = 0.0, read_persist_interval: float = 2.0) -> None:
         self._given_dir = data_dir
         self._options: dict[str, Any] = {"speed": speed, "engine": engine or EngineConfig(),
                                          "faults": list(faults or []), "latency": list(latency or []),
-                                         "seed": seed, "persist_interval": persist_interval}
+                                         "seed": seed, "persist_interval": persist_interval,
+                                         "read_persist_interval": read_persist_interval}
         if skew_seconds is not None:
             self._options["skew_seconds"] = skew_seconds
         self._port = port

@@ -97,3 +97,25 @@ def test_persist_interval_coalesces_writes_until_due_or_shutdown(tmp_path: Path)
 
     asyncio.run(lifespan())
     assert _saved_cns(tmp_path) == ["a.example.com", "b.example.com", "c.example.com"]
+
+
+def _list(app: SandboxApp) -> int:
+    async def go() -> int:
+        async with signed_client(app) as client:
+            response = await client.get("/cps/v2/enrollments", params={"contractId": "1-P"},
+                                        headers={"Accept": V("enrollments.v11")})
+            return response.status_code
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize(("interval", "saved"), [(0.0, True), (3600.0, False)])
+def test_reads_save_at_most_every_read_persist_interval(tmp_path: Path, interval: float, saved: bool) -> None:
+    # Reads run due transitions, so they save now and then; how often is configurable.
+    config = SandboxConfig(data_dir=tmp_path, engine=EngineConfig(create_throttle_seconds=0),
+                           read_persist_interval=interval)
+    app = create_app(config)
+    assert _create(app, "a.example.com") == 202
+    writes = app.runtime.counters["writes"]
+    assert _list(app) == 200
+    assert app.runtime.counters["writes"] == writes + (1 if saved else 0)
