@@ -121,6 +121,11 @@ def _shaped(model: type[M], body: Any, method: str, path: str) -> M:
                              message=f"answer does not fit {model.__name__}: {exc.error_count()} errors") from None
 
 
+def enrollment_wire(item: dict[str, Any]) -> dict[str, Any]:
+    """One item of ``list_enrollments_wire`` validated, as ``list_enrollments(...)[i].to_wire()``."""
+    return _shaped(Enrollment, item, "GET", "/cps/v2/enrollments").to_wire()
+
+
 class CpsClient:
     """Async CPS v2 client. Use as ``async with CpsClient(credentials) as cps: ...``.
 
@@ -204,6 +209,21 @@ class CpsClient:
         listed = await self._get("/cps/v2/enrollments", media.ENROLLMENTS, Enrollments,
                                  {"contractId": bare_contract_id(contract_id)})
         return listed.enrollments
+
+    async def list_enrollments_wire(self, contract_id: str) -> list[dict[str, Any]]:
+        """The contract's enrollments as CPS sent them, not yet validated: for a caller that needs a
+        few fields at once (ids, pending changes) and validates each later with ``enrollment_wire``.
+
+        Validating a list of a thousand enrollments takes tens of milliseconds; refresh reads the
+        pending change ids first and sends those reads before paying for it.
+        """
+        path = "/cps/v2/enrollments"
+        reply = await self._session.call("GET", path, kind=CallKind.READ, accept=media.ENROLLMENTS,
+                                         params={"contractId": bare_contract_id(contract_id)})
+        items = reply.body.get("enrollments") if isinstance(reply.body, dict) else None
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise TransportError("GET", path, None, message="answer does not fit Enrollments: not a list of objects")
+        return items
 
     async def find_enrollments_by_cn(self, contract_id: str, cn: str) -> list[Enrollment]:
         """Enrollments of the contract whose CSR common name is ``cn`` (case-insensitive)."""

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from reconciler.cps.client import enrollment_wire
 from reconciler.cps.mapping import observed_view
 from reconciler.cps.models import Change, Enrollment
 from reconciler.errors import NotFound
@@ -29,7 +30,7 @@ from reconciler.state.model import State, StateEntry
 class RefreshClient(Protocol):
     """The part of :class:`reconciler.cps.client.CpsClient` refresh uses."""
 
-    async def list_enrollments(self, contract_id: str) -> list[Enrollment]: ...
+    async def list_enrollments_wire(self, contract_id: str) -> list[dict[str, Any]]: ...
 
     async def get_enrollment(self, eid: int) -> Enrollment: ...
 
@@ -95,8 +96,10 @@ class _Refresh:
         self._early: dict[tuple[int, int], asyncio.Task[Change]] = {}
 
     async def _list(self, contract: str) -> list[dict[str, Any]]:
+        """As sent: ids and pending changes are read from it at once; each enrollment in scope is
+        validated later, while the change reads are on the wire (``enrollment_wire``)."""
         self.requests += 1
-        return [_wire(e) for e in await self.client.list_enrollments(contract)]
+        return await self.client.list_enrollments_wire(contract)
 
     async def _get(self, eid: int) -> dict[str, Any] | None:
         self.requests += 1
@@ -220,13 +223,16 @@ class _Refresh:
 
         bound_names = list(bound_wires)
         to_observe = [*bound_wires.values(), *((c, w) for ws in candidate_wires.values() for c, w in ws)]
-        views: list[tuple[dict[str, Any], str]] = []
+        fetched_ids = {_enrollment_id(w) for _, w in found.values()}  # validated by get_enrollment
+        views: list[tuple[dict[str, Any], dict[str, Any], str]] = []
         for i, (contract, wire) in enumerate(to_observe):
             if i % _CHUNK == _CHUNK - 1:
                 await asyncio.sleep(0)  # let answers in and the next reads out between chunks
-            views.append((observed_view(wire, contract_id=contract), fingerprint(wire)))
+            if _enrollment_id(wire) not in fetched_ids:
+                wire = enrollment_wire(wire)  # as listed, unvalidated until now
+            views.append((wire, observed_view(wire, contract_id=contract), fingerprint(wire)))
         observed = await asyncio.gather(*(self._observe(w, c, v, f)
-                                          for (c, w), (v, f) in zip(to_observe, views, strict=True)))
+                                          for (c, _), (w, v, f) in zip(to_observe, views, strict=True)))
         bound = dict(zip(bound_names, observed[:len(bound_names)], strict=True))
         candidates: dict[str, tuple[ObservedEnrollment, ...]] = {}
         cand_names = [n for n, ws in candidate_wires.items() for _ in ws]

@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from reconciler.cps.client import CpsClient
+from reconciler.cps.client import CpsClient, enrollment_wire
 from reconciler.cps.credentials import Credentials
 from reconciler.cps.models import (
     CertificateAndTrustChain,
@@ -301,6 +301,27 @@ async def test_answer_of_wrong_shape_is_a_transport_error() -> None:
     async with client_for(handler, retry=RetryPolicy(attempts=1, sleep=no_sleep)) as cps:
         with pytest.raises(TransportError, match="does not fit Change"):
             await cps.get_change(10001, 20002)
+
+
+async def test_list_as_sent_keeps_items_unvalidated_and_checks_only_the_shape() -> None:
+    listed = {"enrollments": [{"id": 1, "csr": {"cn": "a.example.com"}, "futureField": [1]},
+                              {"location": "/cps/v2/enrollments/2", "csr": "not an object"}]}
+    answers = iter([listed, {"enrollments": [1, 2]}, {"nothing": []}])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/cps/v2/enrollments" and request.url.params["contractId"] == "1-AB"
+        assert request.headers["Accept"] == MT.format("enrollments.v12")
+        return httpx.Response(200, json=next(answers))
+
+    async with client_for(handler, retry=RetryPolicy(attempts=1, sleep=no_sleep)) as cps:
+        items = await cps.list_enrollments_wire("ctr_1-AB")
+        assert items == listed["enrollments"]  # as sent, unknown fields and all
+        assert enrollment_wire(items[0]) == {"id": 1, "csr": {"cn": "a.example.com"}, "futureField": [1]}
+        with pytest.raises(TransportError, match="does not fit Enrollment"):
+            enrollment_wire(items[1])  # validated when used: the same error list_enrollments gives
+        for _ in range(2):
+            with pytest.raises(TransportError, match="does not fit Enrollments"):
+                await cps.list_enrollments_wire("ctr_1-AB")
 
 
 async def test_find_by_cn_is_case_insensitive() -> None:
