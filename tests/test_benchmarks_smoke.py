@@ -29,11 +29,16 @@ def test_seed_and_refresh_five_enrollments_use_the_minimum_requests() -> None:
         seeded = bench.seed(sandbox, 5)
         assert len(seeded.desired) == 5 and seeded.pending == 2  # every third keeps its change
         _, observed, sent = asyncio.run(bench.timed_refresh(sandbox, seeded, 4))
+        _, known_observed, known_sent = asyncio.run(bench.timed_refresh(sandbox, seeded, 4, known=True))
+    assert known_sent == sent and known_observed.bound == observed.bound  # the same answer, read sooner
     assert set(observed.bound) == {d.name for d in seeded.desired}
     pending = sum(len(o.changes) for o in observed.bound.values())
     assert pending == seeded.pending
     # One list call for the one contract plus one change read per pending change.
     assert sent == 1 + seeded.pending
+    known = {n: e.change.change_id for n, e in seeded.known_state.entries.items() if e.change is not None}
+    assert len(known) == seeded.pending and all(
+        observed.bound[n].changes[0].change_id == cid for n, cid in known.items())
 
 
 def test_apply_bench_runs_against_a_sandbox_in_its_own_process() -> None:
