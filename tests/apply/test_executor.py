@@ -4,6 +4,7 @@ in-process sandbox, with poll sleeps that move the sandbox's virtual clock."""
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -220,3 +221,25 @@ async def test_san_removal_warning_waits_unless_its_code_is_auto_approved(tmp_pa
         done = await apply(rig)
         assert done.exit_code == 0, done
         assert not (await plan_for(rig)).plan.has_changes
+
+
+@pytest.mark.parametrize("made_seconds_ago,lists_first", [(None, False), (5, False), (120, True)],
+                         ids=["in-process-plan", "fresh-plan", "plan-two-minutes-old"])
+async def test_create_lists_the_contract_first_only_when_the_plans_refresh_is_stale(
+        tmp_path: Path, made_seconds_ago: int | None, lists_first: bool) -> None:
+    """Within a minute of the refresh the plan's same-CN facts stand for the list a create makes
+    before its POST (to settle a lost answer); an older plan lists again."""
+    async with sandbox_rig(tmp_path) as rig:
+        write_repo(tmp_path, [dv()])
+        now = None if made_seconds_ago is None else (
+            datetime.now(UTC) - timedelta(seconds=made_seconds_ago)).isoformat()
+        planned = await plan_for(rig, now=now)
+        assert planned.plan.created_at == now
+        rig.app.runtime.requests.clear()
+        result = await apply(rig, planned)
+        assert [(o.name, o.status) for o in result.outcomes] == [("www", "done")], result
+        sent = [(r["method"], r["path"]) for r in rig.app.runtime.requests]
+        create = sent.index(("POST", "/cps/v2/enrollments"))
+        lists = [i for i, call in enumerate(sent) if call == ("GET", "/cps/v2/enrollments")]
+        assert [i for i in lists if i < create] == ([create - 1] if lists_first else []), sent[:create + 1]
+        assert len(await enrollments(rig)) == 1
