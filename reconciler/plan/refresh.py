@@ -67,7 +67,11 @@ def _change_type(wire: dict[str, Any], cid: int) -> str | None:
 
 
 def _cn(wire: dict[str, Any]) -> str:
-    return str((wire.get("csr") or {}).get("cn") or "").lower()
+    # Read from the list as sent: an enrollment nothing here manages is never validated, so a
+    # malformed one must not stop the plan (it shows as unmanaged, without a CN).
+    csr = wire.get("csr")
+    cn = csr.get("cn") if isinstance(csr, dict) else None
+    return cn.lower() if isinstance(cn, str) else ""
 
 
 def _observed_change(wire: dict[str, Any], cid: int, change: Change) -> ObservedChange:

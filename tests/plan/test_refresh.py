@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 
 from reconciler.cps.client import CpsClient
+from reconciler.cps.credentials import Credentials
 from reconciler.cps.mapping import spec_to_wire
 from reconciler.errors import StalePlan
 from reconciler.plan.desired import desired_from_loaded
@@ -230,3 +232,21 @@ async def test_stale_saved_plan_is_refused(repo: Repo, client: CpsClient, sandbo
     repo.store.update_entry("www", last_refresh=None, spec_hash="other")
     later = repo.store.read()
     assert any("serial" in r for r in check_fresh(saved, later, await refresh(client, desired, later), hashes))
+
+
+async def test_a_malformed_enrollment_nothing_manages_does_not_stop_the_plan(repo: Repo) -> None:
+    """The list is used as sent and only what the plan looks at is validated: a stranger CPS sends
+    in an odd shape is listed as unmanaged (without a CN) instead of failing the whole refresh."""
+    repo.write_spec("www", "www.example.com")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/cps/v2/enrollments", request.url
+        return httpx.Response(200, json={"enrollments": [{"id": 7, "csr": "not an object"},
+                                                         {"id": 8, "csr": {"cn": 42}}]})
+
+    creds = Credentials(host="akab-test.luna.akamaiapis.net", client_token="akab-ct", client_secret="c2VjcmV0",
+                        access_token="akab-at")
+    async with CpsClient(creds, transport=httpx.MockTransport(handler)) as client:
+        plan, observed = await _plan(repo, client)
+    assert [a.key for a in plan.actions] == [("www", "create")]
+    assert [(u.enrollment_id, u.common_name) for u in observed.unmanaged] == [(7, ""), (8, "")]
