@@ -117,8 +117,13 @@ class _Refresh:
         eid = _enrollment_id(wire)
         if eid in self._reads:
             return
+        try:
+            pending = _pending_ids(wire)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            # Malformed as sent: validation says how (TransportError), as it did for the whole list.
+            pending = _pending_ids(enrollment_wire(wire))
         reads = []
-        for cid in _pending_ids(wire):
+        for cid in pending:
             early = self._early.pop((eid, cid), None)
             if early is None:
                 self.requests += 1

@@ -16,7 +16,7 @@ import pytest
 from reconciler.cps.client import CpsClient
 from reconciler.cps.credentials import Credentials
 from reconciler.cps.mapping import spec_to_wire
-from reconciler.errors import StalePlan
+from reconciler.errors import StalePlan, TransportError
 from reconciler.plan.desired import desired_from_loaded
 from reconciler.plan.inputs import Observed
 from reconciler.plan.model import Plan
@@ -234,6 +234,10 @@ async def test_stale_saved_plan_is_refused(repo: Repo, client: CpsClient, sandbo
     assert any("serial" in r for r in check_fresh(saved, later, await refresh(client, desired, later), hashes))
 
 
+MOCK_CREDENTIALS = Credentials(host="akab-test.luna.akamaiapis.net", client_token="akab-ct",
+                               client_secret="c2VjcmV0", access_token="akab-at")
+
+
 async def test_a_malformed_enrollment_nothing_manages_does_not_stop_the_plan(repo: Repo) -> None:
     """The list is used as sent and only what the plan looks at is validated: a stranger CPS sends
     in an odd shape is listed as unmanaged (without a CN) instead of failing the whole refresh."""
@@ -244,9 +248,20 @@ async def test_a_malformed_enrollment_nothing_manages_does_not_stop_the_plan(rep
         return httpx.Response(200, json={"enrollments": [{"id": 7, "csr": "not an object"},
                                                          {"id": 8, "csr": {"cn": 42}}]})
 
-    creds = Credentials(host="akab-test.luna.akamaiapis.net", client_token="akab-ct", client_secret="c2VjcmV0",
-                        access_token="akab-at")
-    async with CpsClient(creds, transport=httpx.MockTransport(handler)) as client:
+    async with CpsClient(MOCK_CREDENTIALS, transport=httpx.MockTransport(handler)) as client:
         plan, observed = await _plan(repo, client)
     assert [a.key for a in plan.actions] == [("www", "create")]
     assert [(u.enrollment_id, u.common_name) for u in observed.unmanaged] == [(7, ""), (8, "")]
+
+
+async def test_a_malformed_pending_change_of_a_managed_enrollment_is_a_transport_error(repo: Repo) -> None:
+    repo.write_spec("www", "www.example.com")
+    repo.store.save_entry("www", StateEntry(enrollment_id=7, contract_id=CONTRACT, common_name="www.example.com"))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"enrollments": [
+            {"id": 7, "csr": {"cn": "www.example.com"}, "pendingChanges": [{"changeType": "new-certificate"}]}]})
+
+    async with CpsClient(MOCK_CREDENTIALS, transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(TransportError, match="does not fit Enrollment"):
+            await _plan(repo, client)
