@@ -189,22 +189,25 @@ class Workflow:
         """Run every transition due at or before ``now``, in time order per enrollment (and
         enrollment after enrollment in store order, as a scan of them all would)."""
         for key in self.schedule.due(now):
-            record = self.store.enrollments[key]
             self.store.touched[key] = None
-            for _ in range(10_000):  # a guard; each event moves time or state forward
-                event = self._next_event(record)
-                if event is None or event[0] > now:
-                    break
-                at, kind = event
-                if kind == "delete":
-                    self.store.remove(int(record["id"]))
-                    break
-                if kind == "renew":
-                    self.open(record, "renewal", at)
-                    continue
-                change = pending_change(record)
-                assert change is not None
-                self._step(record, change, at, now)
+            self.run_due_for(self.store.enrollments[key], now)
+
+    def run_due_for(self, record: Json, now: datetime) -> None:
+        """Run one enrollment's transitions due at or before ``now``, in time order."""
+        for _ in range(10_000):  # a guard; each event moves time or state forward
+            event = self._next_event(record)
+            if event is None or event[0] > now:
+                break
+            at, kind = event
+            if kind == "delete":
+                self.store.remove(int(record["id"]))
+                break
+            if kind == "renew":
+                self.open(record, "renewal", at)
+                continue
+            change = pending_change(record)
+            assert change is not None
+            self._step(record, change, at, now)
 
     def _next_due(self, record: Json) -> datetime | None:
         event = self._next_event(record)

@@ -30,23 +30,9 @@ RANDOM = {"token", "value", "body"}  # a DV challenge's token, TXT value and htt
 
 
 def scan_run_due(self: Workflow, now: datetime) -> None:
-    """The full scan ``Workflow.run_due`` used before the schedule."""
+    """The full scan ``Workflow.run_due`` used before the schedule: every enrollment, in store order."""
     for key in list(self.store.enrollments):
-        record = self.store.enrollments[key]
-        for _ in range(10_000):
-            event = self._next_event(record)
-            if event is None or event[0] > now:
-                break
-            at, kind = event
-            if kind == "delete":
-                self.store.remove(int(record["id"]))
-                break
-            if kind == "renew":
-                self.open(record, "renewal", at)
-                continue
-            change = pending_change(record)
-            assert change is not None
-            self._step(record, change, at, now)
+        self.run_due_for(self.store.enrollments[key], now)
 
 
 def scanning(engine: Engine) -> Engine:
