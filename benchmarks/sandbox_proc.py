@@ -16,6 +16,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from reconciler.cps.credentials import Credentials
+from reconciler.heap import freeze_startup_heap
 from reconciler.sandbox.engine import EngineConfig
 from reconciler.sandbox.testing import SandboxServer
 
@@ -47,6 +48,7 @@ Setup = Callable[[SandboxServer], Any]
 def _serve(options: dict[str, Any], setup: Setup | None, conn: Connection) -> None:
     with SandboxServer(engine=EngineConfig(create_throttle_seconds=0), **options) as sandbox:
         extra = setup(sandbox) if setup is not None else None
+        freeze_startup_heap()  # as `reconcile sandbox` does once its data is loaded
         conn.send((Endpoint(sandbox.base_url, sandbox.credentials, sandbox.ca_bundle), extra))
         while True:
             command, value = conn.recv()

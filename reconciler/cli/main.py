@@ -12,6 +12,7 @@ from reconciler import __version__
 from reconciler.cli import exit_codes
 from reconciler.cli.context import GlobalOptions
 from reconciler.errors import AuthenticationError, CpsApiError, ReconcileError
+from reconciler.heap import freeze_startup_heap
 
 AUTH_HINT = ("hint: the Akamai API gateway refused the request's authentication: check client_token, "
              "client_secret and access_token in the .edgerc section in use (--edgerc/--section, "
@@ -81,6 +82,9 @@ _register()
 
 
 def main() -> None:
+    # The commands' imports are in: full collections walk only what the command makes from here
+    # (here, not in ``cli``: an in-process caller such as a test runner keeps its own heap as is).
+    freeze_startup_heap()
     cli(prog_name="reconcile")
 
 

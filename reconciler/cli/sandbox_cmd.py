@@ -29,6 +29,7 @@ def sandbox(host: str, port: int, data_dir: Path, speed: float, latency_ms: floa
     [sandbox]) and DATA/ca.pem; data survives restarts. Admin routes (advance the virtual clock,
     request log, faults) live under /_sandbox/.
     """
+    from reconciler.heap import freeze_startup_heap
     from reconciler.sandbox.app import create_app
     from reconciler.sandbox.config import SandboxConfig
     from reconciler.sandbox.faults import LatencyRule
@@ -46,6 +47,7 @@ def sandbox(host: str, port: int, data_dir: Path, speed: float, latency_ms: floa
     except SandboxDataError as exc:
         setup.socket.close()
         raise ConfigError(str(exc)) from None
+    freeze_startup_heap()  # code and loaded data: the collector need not walk them on every full pass
     click.echo(instructions(setup))
     sys.stdout.flush()  # the port is news to whoever started us, even when stdout is a pipe
     quiet_uvicorn()

@@ -21,6 +21,7 @@ from reconciler.cps.client import enrollment_wire
 from reconciler.cps.mapping import observed_view
 from reconciler.cps.models import Change, Enrollment
 from reconciler.errors import NotFound
+from reconciler.heap import no_full_collections
 from reconciler.plan.inputs import Desired, Observed, ObservedChange, ObservedEnrollment
 from reconciler.plan.model import Unmanaged, canonical_json
 from reconciler.plan.safety import select_targets
@@ -255,4 +256,5 @@ class _Refresh:
 async def refresh(client: RefreshClient, desired: Sequence[Desired], state: State, *,
                   targets: Sequence[str] = ()) -> Observed:
     """Read CPS for the specs and state entries in scope (``targets`` narrows it) into a snapshot."""
-    return await _Refresh(client, desired, state, targets).run()
+    with no_full_collections():
+        return await _Refresh(client, desired, state, targets).run()

