@@ -176,9 +176,9 @@ def bench_size(n: int, latency_ms: float, concurrency: int, serial: bool = True,
         row.update({"known_requests": known_sent, "known_refresh_seconds": round(known_wall, 3),
                     "known_refresh_runs_seconds": [round(w, 3) for w in known_walls],
                     "known_lower_bound_seconds": round(known_bound, 3),
-                    "known_ratio": round(known_wall / known_bound, 3),
+                    "known_ratio": round(known_wall / known_bound, 3) if known_bound else None,
                     "known_rounds_bound_seconds": round(known_rounds_bound, 3),
-                    "known_rounds_ratio": round(known_wall / known_rounds_bound, 3)})
+                    "known_rounds_ratio": round(known_wall / known_rounds_bound, 3) if known_rounds_bound else None})
         if serial:
             wall1, _, _ = asyncio.run(timed_refresh(endpoint, seeded, 1))
             row["serial_seconds"] = round(wall1, 3)

@@ -100,6 +100,9 @@ def sandbox_process(setup: Setup | None = None, **options: Any) -> Iterator[Sand
     child = multiprocessing.get_context("spawn").Process(target=_serve, args=(options, setup, theirs), daemon=True)
     child.start()
     try:
+        while not ours.poll(0.2):
+            if not child.is_alive():  # died starting up (its traceback is on stderr): do not wait forever
+                raise RuntimeError(f"the sandbox process exited with code {child.exitcode} before it was ready")
         endpoint, extra = ours.recv()
         process = SandboxProcess(ours, endpoint, extra)
         try:

@@ -41,6 +41,18 @@ def test_seed_and_refresh_five_enrollments_use_the_minimum_requests() -> None:
         observed.bound[n].changes[0].change_id == cid for n, cid in known.items())
 
 
+def test_a_size_row_has_every_column_with_the_median_of_its_runs() -> None:
+    from benchmarks import run as bench  # by package name: the sandbox's child process imports it too
+
+    row = bench.bench_size(6, latency_ms=0, concurrency=4, serial=False, repeat=3)
+    assert row["requests"] == row["minimum_requests"] == 1 + row["pending_changes"] == 3
+    runs = row["refresh_runs_seconds"]
+    assert len(runs) == 3 and runs == sorted(runs) and row["refresh_seconds"] == runs[1]
+    assert len(row["known_refresh_runs_seconds"]) == 3 and row["known_requests"] == row["requests"]
+    assert row["ratio"] is None and row["known_rounds_ratio"] is None  # no latency, no bound
+    assert set(bench.COLUMNS) - set(row) == {"serial_seconds", "speedup", "known_speedup"}
+
+
 def test_apply_bench_runs_against_a_sandbox_in_its_own_process() -> None:
     from benchmarks.apply_bench import apply_once
 
