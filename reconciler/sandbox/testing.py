@@ -47,14 +47,16 @@ class SandboxServer:
     def __init__(self, *, data_dir: Path | None = None, speed: float = 1.0, engine: EngineConfig | None = None,
                  skew_seconds: float | None = None, faults: list[FaultRule] | None = None,
                  latency: list[LatencyRule] | None = None, seed: int | None = None, port: int = 0,
-                 persist_interval: float = 0.0, read_persist_interval: float = 2.0) -> None:
+                 persist_interval: float = 0.0, read_persist_interval: float | None = None) -> None:
         self._given_dir = data_dir
         self._options: dict[str, Any] = {"speed": speed, "engine": engine or EngineConfig(),
                                          "faults": list(faults or []), "latency": list(latency or []),
-                                         "seed": seed, "persist_interval": persist_interval,
-                                         "read_persist_interval": read_persist_interval}
+                                         "seed": seed, "persist_interval": persist_interval}
+        # Left out unless given: SandboxConfig's defaults stay the only ones.
         if skew_seconds is not None:
             self._options["skew_seconds"] = skew_seconds
+        if read_persist_interval is not None:
+            self._options["read_persist_interval"] = read_persist_interval
         self._port = port
         self._tmp: str | None = None
         self._thread: threading.Thread | None = None
