@@ -52,3 +52,24 @@ def test_inside_a_hold_allocation_sets_off_young_collections_but_no_full_one() -
     counts = json.loads(result.stdout)
     assert counts["held"]["2"] == 0 and counts["held"]["0"] > 0
     assert counts["free"]["2"] > 0  # the control: without the hold the same allocation sets one off
+
+
+def test_the_reconcile_program_freezes_its_startup_heap_and_an_in_process_caller_keeps_its_own() -> None:
+    script = textwrap.dedent("""
+        import atexit, gc, sys
+        atexit.register(lambda: print(gc.get_freeze_count()))
+        from reconciler.cli.main import main
+        sys.argv = ["reconcile", "--version"]
+        main()
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.split()[-1]) > 10_000  # the imports: modules, classes, schemas
+
+    from click.testing import CliRunner
+
+    from reconciler.cli.main import cli
+
+    before = gc.get_freeze_count()
+    assert CliRunner().invoke(cli, ["--version"]).exit_code == 0
+    assert gc.get_freeze_count() == before
