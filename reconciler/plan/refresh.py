@@ -84,10 +84,6 @@ def _observed_change(wire: dict[str, Any], cid: int, change: Change) -> Observed
                           allowed_input=tuple(a.type for a in change.allowed_input))
 
 
-_CHUNK = 64
-"""Enrollments whose view is computed between two looks at the network (see ``_Refresh.run``)."""
-
-
 class _Refresh:
     def __init__(self, client: RefreshClient, desired: Sequence[Desired], state: State,
                  targets: Sequence[str]) -> None:
@@ -235,9 +231,11 @@ class _Refresh:
         to_observe = [*bound_wires.values(), *((c, w) for ws in candidate_wires.values() for c, w in ws)]
         fetched_ids = {_enrollment_id(w) for _, w in found.values()}  # validated by get_enrollment
         views: list[tuple[dict[str, Any], dict[str, Any], str]] = []
-        for i, (contract, wire) in enumerate(to_observe):
-            if i % _CHUNK == _CHUNK - 1:
-                await asyncio.sleep(0)  # let answers in and the next reads out between chunks
+        for contract, wire in to_observe:
+            # A look at the network between two enrollments (~50 µs of work each): an answer that
+            # arrives meanwhile is read, and the next read sent, at once. Every 64 enrollments
+            # (~3 ms) cost 3-4 % at N = 500 and 1,000, the whole first round waiting behind them.
+            await asyncio.sleep(0)
             if _enrollment_id(wire) not in fetched_ids:
                 wire = enrollment_wire(wire)  # as listed, unvalidated until now
             views.append((wire, observed_view(wire, contract_id=contract), fingerprint(wire)))
