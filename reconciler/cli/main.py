@@ -63,6 +63,19 @@ def cli(ctx: click.Context, config_path: Path | None, edgerc: Path | None, secti
 
     Keep enrollments as YAML under specs/, review `reconcile plan`, then
     `reconcile apply` drives every enrollment to a deployed certificate.
+
+    \b
+    A day with reconcile:
+      reconcile validate                       check specs offline (CI, pre-commit)
+      reconcile --sandbox plan                 try it all against the built-in CPS emulator
+      reconcile plan -out plan.json            review; the saved plan is what apply runs
+      reconcile apply plan.json                make it so, then follow each change to deployed
+      reconcile status --expiring-within 30    daily check: exit 1 if a certificate expires soon
+      reconcile import --contract C --all      adopt enrollments made elsewhere
+
+    Exit codes: 0 success or no changes, 1 error, 2 changes present
+    (plan --detailed-exitcode), 3 apply finished but an enrollment waits on a
+    person. Each command's --help says more.
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
