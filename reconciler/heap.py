@@ -6,6 +6,10 @@ then takes answers that arrive every few milliseconds, and the objects it makes 
 listed thousand enrollments) set off a full pass mid-round: 70 ms measured at N = 1,000, during
 which no answer is read and no request goes out. Young collections stay on throughout: they are
 cheap and reclaim short-lived cycles.
+
+Python 3.14's incremental collector has no separate full pass (it scans the old generation a
+slice at a time, with short pauses) and ignores the third threshold; there the hold does nothing
+(``HOLDS_FULL_PASSES`` is false).
 """
 
 from __future__ import annotations
@@ -19,6 +23,19 @@ _NEVER = 2**30
 
 _holds = 0
 _saved_threshold: int | None = None
+
+
+def _full_threshold_honoured() -> bool:
+    """Whether this interpreter's collector keeps a third (full-pass) threshold."""
+    young, middle, full = gc.get_threshold()
+    gc.set_threshold(young, middle, full + 1)
+    honoured = gc.get_threshold()[2] == full + 1
+    gc.set_threshold(young, middle, full)
+    return honoured
+
+
+HOLDS_FULL_PASSES = _full_threshold_honoured()
+"""False where the collector is incremental (3.14+): ``no_full_collections`` then does nothing."""
 
 
 def freeze_startup_heap() -> None:
@@ -35,7 +52,7 @@ def no_full_collections() -> Iterator[None]:
     when the last one ends, not by whichever ends first.
     """
     global _holds, _saved_threshold
-    if _holds == 0:
+    if _holds == 0 and HOLDS_FULL_PASSES:
         young, middle, full = gc.get_threshold()
         _saved_threshold = full
         gc.set_threshold(young, middle, _NEVER)
