@@ -9,15 +9,28 @@ import click
 
 from reconciler.cli.context import GlobalOptions
 from reconciler.config import Config, load_config
+from reconciler.errors import ReconcileError
 from reconciler.plan.planner import PlanOptions
 from reconciler.plan.safety import Thresholds
-from reconciler.spec.loader import LoadedSpecs, load_specs
+from reconciler.spec.loader import LoadedSpecs, Uploaded, load_specs
+from reconciler.state.store import StateStore
+
+
+def uploaded_certificates(config: Config) -> Uploaded:
+    """Fingerprints of the certificates state records as uploaded, by spec name, so that an expired
+    file that is one of them is a warning rather than an error. A missing or unreadable state
+    file gives none here; reading it for real later says what is wrong with it."""
+    try:
+        state = StateStore(config.state_path).read()
+    except (ReconcileError, OSError):
+        return {}
+    return {name: frozenset(entry.certificate_fingerprints.values()) for name, entry in state.entries.items()}
 
 
 def load_project(opts: GlobalOptions) -> tuple[Config, LoadedSpecs]:
     """Load reconcile.yaml and every spec (SpecError on bad input); print the specs' notices."""
     config = load_config(opts.config_path)
-    specs = load_specs(config)
+    specs = load_specs(config, uploaded=uploaded_certificates(config))
     for notice in specs.notices:
         click.echo(f"note: {notice}", err=True)
     return config, specs

@@ -9,6 +9,7 @@ import click
 
 from reconciler.cli import exit_codes
 from reconciler.cli.context import GlobalOptions
+from reconciler.cli.project import uploaded_certificates
 from reconciler.cli.wiring import open_client
 from reconciler.config import Config, load_config
 from reconciler.observe.status import DEFAULT_THRESHOLD_DAYS, StatusRow, collect_status, expiring
@@ -35,7 +36,7 @@ def status(opts: GlobalOptions, fmt: str, within: int | None, threshold: int) ->
     """One row per enrollment in specs and/or state: id, type, CN, SANs, pending change and what it
     waits for, staging and production expiry (days left), and drift. Reads CPS; changes nothing."""
     config = load_config(opts.config_path)
-    specs = load_specs(config)
+    specs = load_specs(config, uploaded=uploaded_certificates(config))
     state = StateStore(config.state_path).read()
     rows = asyncio.run(_collect(opts, config, specs, state))
     mark = within if within is not None else threshold

@@ -9,6 +9,7 @@ import click
 
 from reconciler.cli import exit_codes
 from reconciler.cli.context import GlobalOptions
+from reconciler.cli.project import uploaded_certificates
 from reconciler.config import load_config
 from reconciler.errors import SpecIssue
 from reconciler.spec.loader import SpecReport, check_specs
@@ -66,7 +67,7 @@ def validate(opts: GlobalOptions, paths: tuple[Path, ...], fmt: str) -> None:
     "waiting for certificate" are not errors).
     """
     config = load_config(opts.config_path)
-    report = check_specs(config, list(paths) or None)
+    report = check_specs(config, list(paths) or None, uploaded_certificates(config))
     if fmt == "json":
         click.echo(_as_json(report))
     else:

@@ -8,16 +8,19 @@ A certificate that no longer covers the spec's names is waiting for a new one in
 Paths must stay inside the repository root, symlinks included (see README "Writing specs").
 Files are refused, as errors, when they are not regular files, larger than ``MAX_PEM_BYTES``,
 hold a private key or a CSR instead of a certificate, do not parse, hold the wrong key type or an
-RSA key under ``MIN_RSA_BITS``, have expired, or do not chain.
+RSA key under ``MIN_RSA_BITS``, have expired, or do not chain. An expired certificate that state
+records as uploaded is only a warning: nothing will be sent from it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 from reconciler.spec.findings import NOTICE_WAITING, Finding
@@ -102,7 +105,8 @@ def _names_of(cert: x509.Certificate) -> set[str]:
     return set(dns_sans(cert))
 
 
-def _check_pair(spec: ThirdPartyEnrollmentSpec, key: str, files: CertificateFiles, root: Path) -> list[Finding]:
+def _check_pair(spec: ThirdPartyEnrollmentSpec, key: str, files: CertificateFiles, root: Path,
+                uploaded: Collection[str]) -> list[Finding]:
     base: tuple[str, ...] = ("certificates", key)
     paths: dict[str, Path] = {}
     errors: list[Finding] = []
@@ -153,13 +157,19 @@ def _check_pair(spec: ThirdPartyEnrollmentSpec, key: str, files: CertificateFile
         for parent in chain:
             if parent.not_valid_after_utc <= now:
                 found.append(Finding((*base, "trust_chain"), f"{files.trust_chain}: chain certificate "
-                                     f"{parent.subject.rfc4514_string()!r} expired on {parent.not_valid_after_utc:%Y-%m-%d}"))
+                                     f"{parent.subject.rfc4514_string()!r} expired on {parent.not_valid_after_utc:%Y-%m-%d}",
+                                     _expired_severity(leaf, uploaded)))
                 break
     # apply refuses to upload an expired certificate; say so now, before anything reaches CPS.
     if leaf.not_valid_after_utc <= datetime.now(UTC):
-        found.append(Finding((*base, "certificate"),
-                             f"{files.certificate} expired on {leaf.not_valid_after_utc:%Y-%m-%d}; put a current "
-                             "certificate here (or remove the file to wait for a new one)"))
+        expired = f"{files.certificate} expired on {leaf.not_valid_after_utc:%Y-%m-%d}"
+        if _expired_severity(leaf, uploaded) == "warning":
+            found.append(Finding((*base, "certificate"), f"{expired}; it is the certificate uploaded before "
+                                 "(state records it), so nothing will be sent from it: put the next one here when "
+                                 "CPS asks for it (reconcile csr)", "warning"))
+        else:
+            found.append(Finding((*base, "certificate"), f"{expired}; put a current certificate here (or remove "
+                                 "the file to wait for a new one)"))
     if "trust_chain" in absent and not found:  # the certificate is sound; its chain is still to come
         return [Finding((*base, "trust_chain"), f"{NOTICE_WAITING}: {files.trust_chain} does not exist yet "
                         "(it appears once the CSR is signed)", "info")]
@@ -170,11 +180,20 @@ def _check_pair(spec: ThirdPartyEnrollmentSpec, key: str, files: CertificateFile
     return found
 
 
-def check_certificate_files(spec: ThirdPartyEnrollmentSpec, root: Path) -> list[Finding]:
-    """Findings for every configured key type's certificate files."""
+def _expired_severity(leaf: x509.Certificate, uploaded: Collection[str]) -> str:
+    """An expired file is an error, as apply would refuse to upload it, unless it is the very
+    certificate already uploaded (kept in the repository for the record): then nothing will be
+    sent from it, and one stale file must not stop the plan of every other enrollment."""
+    return "warning" if leaf.fingerprint(hashes.SHA256()).hex() in uploaded else "error"
+
+
+def check_certificate_files(spec: ThirdPartyEnrollmentSpec, root: Path,
+                            uploaded: Collection[str] = ()) -> list[Finding]:
+    """Findings for every configured key type's certificate files. ``uploaded``: SHA-256
+    fingerprints (hex of the DER) of the certificates state records as uploaded for this spec."""
     found: list[Finding] = []
     for key in ("rsa", "ecdsa"):
         files = getattr(spec.certificates, key)
         if files is not None:
-            found.extend(_check_pair(spec, key, files, root))
+            found.extend(_check_pair(spec, key, files, root, uploaded))
     return found

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -289,7 +289,11 @@ def _located(finding: Finding, loaded: LoadedSpec) -> SpecIssue:
     return _issue(mark or Mark(loaded.file, loaded.line), loaded.file, finding.path, finding.message, finding.severity)
 
 
-def check_specs(config: Config, paths: list[Path] | None = None) -> SpecReport:
+Uploaded = Mapping[str, Collection[str]]
+"""Spec name -> fingerprints of the certificates state records as uploaded (see ``check_spec``)."""
+
+
+def check_specs(config: Config, paths: list[Path] | None = None, uploaded: Uploaded | None = None) -> SpecReport:
     """Load, render, parse and validate every spec; never raises for problems in specs."""
     files, issues = _discover(config, paths)
     built: list[LoadedSpec] = []
@@ -306,7 +310,7 @@ def check_specs(config: Config, paths: list[Path] | None = None) -> SpecReport:
     results: list[LoadedSpec] = []
     invalid: set[int] = set()
     for index, loaded in enumerate(built):
-        findings = check_spec(loaded.spec, config.root)
+        findings = check_spec(loaded.spec, config.root, (uploaded or {}).get(loaded.spec.name, ()))
         issues.extend(_located(f, loaded) for f in findings)
         if any(f.severity == "error" for f in findings):
             invalid.add(index)
@@ -343,9 +347,9 @@ def _capped(issues: list[SpecIssue]) -> tuple[list[SpecIssue], dict[str, int]]:
     return kept, hidden
 
 
-def load_specs(config: Config, paths: list[Path] | None = None) -> LoadedSpecs:
+def load_specs(config: Config, paths: list[Path] | None = None, uploaded: Uploaded | None = None) -> LoadedSpecs:
     """Every spec, validated; raises ``SpecError`` listing every error (not only the first)."""
-    report = check_specs(config, paths)
+    report = check_specs(config, paths, uploaded)
     if report.errors:
         raise SpecError(report.errors)
     return LoadedSpecs(report.specs, report.notices)

@@ -16,7 +16,7 @@ Findings carry a field path (``("sans", 3)``); the loader turns paths into file:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,7 +103,7 @@ def _validation(spec: DvEnrollmentSpec) -> list[Finding]:
     return found
 
 
-def _third_party(spec: ThirdPartyEnrollmentSpec, root: Path) -> list[Finding]:
+def _third_party(spec: ThirdPartyEnrollmentSpec, root: Path, uploaded: Collection[str]) -> list[Finding]:
     found: list[Finding] = []
     if spec.csr.preferred_trust_chain is not None:
         found.append(Finding(("csr", "preferred_trust_chain"), "only DV enrollments choose a trust chain"))
@@ -114,12 +114,13 @@ def _third_party(spec: ThirdPartyEnrollmentSpec, root: Path) -> list[Finding]:
                              "dual_stack is true (the default), so an ECDSA certificate is needed too"))
     if not spec.dual_stack and spec.certificates.ecdsa is not None:
         found.append(Finding(("certificates", "ecdsa"), "set dual_stack: true to use an ECDSA certificate"))
-    found.extend(check_certificate_files(spec, root))
+    found.extend(check_certificate_files(spec, root, uploaded))
     return found
 
 
-def check_spec(spec: AnySpec, root: Path) -> list[Finding]:
-    """Every per-spec rule; ``root`` is the repository root for certificate paths."""
+def check_spec(spec: AnySpec, root: Path, uploaded: Collection[str] = ()) -> list[Finding]:
+    """Every per-spec rule; ``root`` is the repository root for certificate paths, ``uploaded``
+    the fingerprints of certificates state records as uploaded for this spec."""
     found = _names(spec) + _network(spec)
     if spec.contract_id is None:
         found.append(Finding(("contract_id",), "required: set it here, or default_contract in reconcile.yaml"))
@@ -129,7 +130,7 @@ def check_spec(spec: AnySpec, root: Path) -> list[Finding]:
     if isinstance(spec, DvEnrollmentSpec):
         found.extend(_validation(spec))
     else:
-        found.extend(_third_party(spec, root))
+        found.extend(_third_party(spec, root, uploaded))
     return found
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -146,3 +148,53 @@ def test_removed_spec_is_a_blocked_delete_until_allowed(repo: Path) -> None:
     allowed = run("--allow-delete", "--format", "json")
     (action,) = json.loads(allowed.stdout)["actions"]
     assert (action["kind"], action["enrollment_id"]) == ("delete", ids["api"])
+
+
+def _expired_rsa_certificate(names: list[str]) -> Any:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(65537, 2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    now = datetime.now(UTC)
+    return (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=400)).not_valid_after(now - timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .sign(key, hashes.SHA256()))
+
+
+def test_an_expired_certificate_file_already_uploaded_does_not_stop_the_plan(repo: Path) -> None:
+    """After its upload the file stays in the repository; once it expires (a renewal missed),
+    plan, validate and status must still run for every enrollment. Any other expired file stops
+    them, as apply would refuse to upload it."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from reconciler.apply.thirdparty import fingerprint
+
+    cert = _expired_rsa_certificate(["shop.example.com"])
+    (repo / "certs").mkdir()
+    (repo / "certs" / "shop.pem").write_bytes(cert.public_bytes(Encoding.PEM))
+    (repo / "specs" / "shop.yaml").write_text(yaml.safe_dump({
+        "name": "shop", "type": "third-party", "common_name": "shop.example.com", "dual_stack": False,
+        "certificates": {"rsa": {"certificate": "certs/shop.pem"}}}))
+    store = StateStore(load_config(cwd=repo).state_path)
+    store.save_entry("shop", StateEntry(enrollment_id=7, contract_id=CONTRACT, common_name="shop.example.com",
+                                        certificate_fingerprints={"rsa": fingerprint(cert)}))
+
+    planned = run("--no-refresh")
+    assert planned.exit_code == 0, planned.output
+    assert "specs/shop.yaml" in planned.stderr and "it is the certificate uploaded before" in planned.stderr
+    checked = CliRunner().invoke(cli, ["validate"])
+    assert checked.exit_code == 0 and "warning" in checked.output and "expired on" in checked.output
+    status = CliRunner().invoke(cli, ["--sandbox", "status", "--format", "json"])
+    assert status.exit_code == 0, status.output
+    assert {row["name"] for row in json.loads(status.stdout)["enrollments"]} >= {"shop", "www", "api"}
+
+    store.update_entry("shop", certificate_fingerprints={})
+    refused = run("--no-refresh")
+    assert refused.exit_code == 1 and "certs/shop.pem expired on" in refused.stderr
+    assert CliRunner().invoke(cli, ["validate"]).exit_code == 1
+    assert CliRunner().invoke(cli, ["--sandbox", "status"]).exit_code == 1

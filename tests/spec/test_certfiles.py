@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.apply.thirdparty import fingerprint
 from reconciler.spec.certfiles import check_certificate_files, resolve_inside
 from reconciler.spec.models import ThirdPartyEnrollmentSpec
 
@@ -92,6 +93,33 @@ def test_expired_is_an_error_and_stale_names_wait(tmp_path: Path, pki: Any, make
     [(_, severity, message)] = _messages(_spec(make_spec, rsa=1), tmp_path)
     assert severity == "info" and message.startswith("waiting for certificate: certs/rsa.pem does not cover "
                                                      "www.shop.example.com")
+
+
+def test_an_expired_certificate_state_records_as_uploaded_is_a_warning(tmp_path: Path, pki: Any,
+                                                                       make_spec: Any) -> None:
+    # Kept in the repository for the record after its upload: nothing will be sent from it, and it
+    # must not stop the plan of every other enrollment. State records apply's own fingerprint.
+    leaf = pki.leaf(NAMES, days=-1)
+    _write(tmp_path, "rsa", pki.pem(leaf), pki.pem(pki.intermediate))
+    spec = _spec(make_spec, rsa=1)
+    found = check_certificate_files(spec, tmp_path, {fingerprint(leaf)})
+    assert [(".".join(map(str, f.path)), f.severity) for f in found] == [("certificates.rsa.certificate", "warning")]
+    assert found[0].message.startswith(f"certs/rsa.pem expired on {leaf.not_valid_after_utc:%Y-%m-%d}; it is the "
+                                       "certificate uploaded before (state records it)")
+    # Another certificate uploaded before does not excuse this one.
+    [other] = check_certificate_files(spec, tmp_path, {fingerprint(pki.leaf(NAMES))})
+    assert other.severity == "error" and "put a current certificate here" in other.message
+
+
+def test_an_expired_chain_of_the_uploaded_certificate_is_a_warning_too(tmp_path: Path, pki: Any,
+                                                                      make_spec: Any) -> None:
+    old_intermediate = pki._cert("Test Intermediate", pki.int_key.public_key(), "Test Root", pki.root_key,
+                                 ca=True, days=-1, start_days=-3)
+    leaf = pki.leaf(NAMES, days=-1)
+    _write(tmp_path, "rsa", pki.pem(leaf), pki.pem(old_intermediate))
+    spec = _spec(make_spec, rsa=1)
+    assert {f.severity for f in check_certificate_files(spec, tmp_path)} == {"error"}
+    assert {f.severity for f in check_certificate_files(spec, tmp_path, {fingerprint(leaf)})} == {"warning"}
 
 
 def test_resolve_inside(tmp_path: Path) -> None:
