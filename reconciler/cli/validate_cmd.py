@@ -63,8 +63,9 @@ def validate(opts: GlobalOptions, paths: tuple[Path, ...], fmt: str) -> None:
     """Check specs offline: render, parse and validate every file, report every problem.
 
     PATHs are spec files or directories (default: specs_dir from reconcile.yaml). Makes no
-    network calls and needs no credentials. Exit 1 on any error, else 0 (notices such as
-    "waiting for certificate" are not errors).
+    network calls and needs no credentials; the state file is read only to know which
+    certificates were uploaded (an expired one of those is a warning). Exit 1 on any error,
+    else 0 (notices such as "waiting for certificate" are not errors).
     """
     config = load_config(opts.config_path)
     report = check_specs(config, list(paths) or None, uploaded_certificates(config))
