@@ -1,10 +1,17 @@
-"""The host names an X.509 certificate or CSR carries: one reading for every room that checks them
-(the sandbox verifying an upload, validate checking certificate files, apply checking before upload
-and after deployment)."""
+"""The host names an X.509 certificate or CSR carries, and a certificate's fingerprint: one reading
+for every room that checks them (the sandbox verifying an upload, validate checking certificate
+files, apply checking before upload and after deployment, and recording what it uploaded)."""
 
 from __future__ import annotations
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 over the DER encoding, lower-case hex without separators (what state records for an
+    uploaded certificate)."""
+    return cert.fingerprint(hashes.SHA256()).hex()
 
 
 def dns_sans(item: x509.Certificate | x509.CertificateSigningRequest) -> list[str]:

@@ -8,7 +8,6 @@ a clear message naming the file, and keeps the upload step a one-shot.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from reconciler.apply.shell import run_shell
 from reconciler.errors import CertificateMismatch, PublisherError
-from reconciler.x509names import dns_sans
+from reconciler.x509names import dns_sans, fingerprint
 
 KEY_ALGORITHMS = ("rsa", "ecdsa")
 
@@ -36,11 +35,6 @@ class CheckedCertificate:
     sha256: str  # hex fingerprint of the leaf (DER)
     serial: int
     not_after: datetime
-
-
-def fingerprint(cert: x509.Certificate) -> str:
-    """SHA-256 over the DER encoding, lower-case hex without separators."""
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
 def pem_fingerprint(pem: str) -> str:

@@ -25,12 +25,11 @@ from reconciler.apply.ack_step import (
 )
 from reconciler.apply.context import Outcome, Stop, WorkflowContext
 from reconciler.apply.dv_step import LETS_ENCRYPT, DvStep
-from reconciler.apply.thirdparty import fingerprint
 from reconciler.apply.upload_step import THIRD_PARTY, UploadStep
 from reconciler.cps.models import Change, Deployment
 from reconciler.errors import NotFound
 from reconciler.spec.models import DvEnrollmentSpec, ThirdPartyEnrollmentSpec
-from reconciler.x509names import dns_sans
+from reconciler.x509names import dns_sans, fingerprint
 
 # Inputs in the order a change can offer them; warnings first so that a held change moves.
 _ORDER = {PRE_WARNINGS: 0, LETS_ENCRYPT: 1, THIRD_PARTY: 1, POST_WARNINGS: 2, CHANGE_MANAGEMENT: 3}

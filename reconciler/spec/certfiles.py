@@ -20,13 +20,12 @@ from pathlib import Path, PurePosixPath
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 from reconciler.spec.findings import NOTICE_WAITING, Finding
 from reconciler.spec.models import CertificateFiles, ThirdPartyEnrollmentSpec
 from reconciler.spec.yamlsource import shorten
-from reconciler.x509names import dns_sans
+from reconciler.x509names import dns_sans, fingerprint
 
 __all__ = ["MAX_PEM_BYTES", "MIN_RSA_BITS", "check_certificate_files", "resolve_inside"]
 
@@ -142,6 +141,11 @@ def _check_pair(spec: ThirdPartyEnrollmentSpec, key: str, files: CertificateFile
     if why_not is not None:
         return [Finding((*base, "certificate"), f"{files.certificate} {why_not}")]
     found: list[Finding] = []
+    # Expiry is an error, as apply would refuse to upload the file, unless it is the very
+    # certificate already uploaded (kept for the record): nothing will be sent from it, and one
+    # stale file must not stop the plan of every other enrollment.
+    uploaded_before = fingerprint(leaf) in uploaded
+    expired_severity = "warning" if uploaded_before else "error"
     if "trust_chain" in paths and "trust_chain" not in absent:
         try:
             chain = _load(paths["trust_chain"])
@@ -158,12 +162,12 @@ def _check_pair(spec: ThirdPartyEnrollmentSpec, key: str, files: CertificateFile
             if parent.not_valid_after_utc <= now:
                 found.append(Finding((*base, "trust_chain"), f"{files.trust_chain}: chain certificate "
                                      f"{parent.subject.rfc4514_string()!r} expired on {parent.not_valid_after_utc:%Y-%m-%d}",
-                                     _expired_severity(leaf, uploaded)))
+                                     expired_severity))
                 break
     # apply refuses to upload an expired certificate; say so now, before anything reaches CPS.
     if leaf.not_valid_after_utc <= datetime.now(UTC):
         expired = f"{files.certificate} expired on {leaf.not_valid_after_utc:%Y-%m-%d}"
-        if _expired_severity(leaf, uploaded) == "warning":
+        if uploaded_before:
             found.append(Finding((*base, "certificate"), f"{expired}; it is the certificate uploaded before "
                                  "(state records it), so nothing will be sent from it: put the next one here when "
                                  "CPS asks for it (reconcile csr)", "warning"))
@@ -178,13 +182,6 @@ def _check_pair(spec: ThirdPartyEnrollmentSpec, key: str, files: CertificateFile
         found.append(Finding((*base, "certificate"), f"{NOTICE_WAITING}: {files.certificate} does not cover "
                              f"{', '.join(missing)} (sign the new CSR)", "info"))
     return found
-
-
-def _expired_severity(leaf: x509.Certificate, uploaded: Collection[str]) -> str:
-    """An expired file is an error, as apply would refuse to upload it, unless it is the very
-    certificate already uploaded (kept in the repository for the record): then nothing will be
-    sent from it, and one stale file must not stop the plan of every other enrollment."""
-    return "warning" if leaf.fingerprint(hashes.SHA256()).hex() in uploaded else "error"
 
 
 def check_certificate_files(spec: ThirdPartyEnrollmentSpec, root: Path,

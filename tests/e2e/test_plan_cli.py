@@ -172,7 +172,7 @@ def test_an_expired_certificate_file_already_uploaded_does_not_stop_the_plan(rep
     them, as apply would refuse to upload it."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from reconciler.apply.thirdparty import fingerprint
+    from reconciler.x509names import fingerprint
 
     cert = _expired_rsa_certificate(["shop.example.com"])
     (repo / "certs").mkdir()

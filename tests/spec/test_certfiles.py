@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from reconciler.apply.thirdparty import fingerprint
 from reconciler.spec.certfiles import check_certificate_files, resolve_inside
 from reconciler.spec.models import ThirdPartyEnrollmentSpec
+from reconciler.x509names import fingerprint
 
 NAMES = ["shop.example.com", "www.shop.example.com"]
 
