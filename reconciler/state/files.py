@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 import threading
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,29 +24,93 @@ from reconciler.state.render import StateRenderer
 
 
 def fsync_dir(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (some filesystems refuse O_RDONLY on directories)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
+    """Make a rename (or a new entry) in ``directory`` durable.
+
+    Only "this directory cannot be opened for fsync" is tolerated (some platforms and filesystems
+    refuse O_RDONLY on a directory: there is nothing to sync). A failed fsync is a failed write:
+    the rename may not survive a power cut, so the caller must not believe it durable.
+    """
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_dirs(directory: Path) -> None:
+    """``mkdir -p`` that fsyncs the parent of every directory it creates (so the new directory,
+    and the files about to be written in it, survive a power cut)."""
+    missing: list[Path] = []
+    current = directory
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            path.mkdir()
+        except FileExistsError:
+            continue
+        fsync_dir(path.parent)
+
+
+TEMP_SUFFIX = ".tmp"
+
+
+def temp_name(path: Path, tag: str = "") -> Path:
+    """A fresh temporary name beside ``path``: ``.<name>.<tag><random>.tmp`` (dot file, our prefix)."""
+    return path.with_name(f".{path.name}.{tag}{secrets.token_hex(8)}{TEMP_SUFFIX}")
+
+
+def _create(path: Path) -> tuple[int, Path]:
+    # Not mkstemp: it creates 0600 whatever the umask, and the state is meant to be committed and
+    # read by other users (CI, containers). The kernel applies the umask to 0666 here.
+    while True:
+        tmp = temp_name(path)
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), tmp
+        except FileExistsError:
+            continue
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: temporary file, fsync, rename, fsync of the directory."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Replace ``path`` with ``data``: temporary file, fsync, rename, fsync of the directory.
+
+    On any failure before the rename the temporary file is removed; after it (the directory
+    fsync failed) the new file is in place but the caller gets the error: it is not durable.
+    """
+    fd, tmp = _create(path)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def remove_stale_temps(directory: Path, owner: str) -> list[Path]:
+    """Remove ``.<owner>.*.tmp`` files in ``directory``: what a killed writer of ``owner`` left.
+
+    Call only while no writer of ``owner`` can be running (the state lock is held).
+    """
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for path in directory.iterdir():
+            if path.name.startswith(f".{owner}.") and path.name.endswith(TEMP_SUFFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path)
+    return removed
 
 
 Signature = tuple[int, int, int]
@@ -115,12 +178,16 @@ class StateFile:
                 return
             if self._ordered and self._known is not None and signature(self.path) != self._known:
                 self._foreign(self.path, self._newest)  # raises unless the file holds what we wrote
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.path.parent)
             data = self._renderer.render(state).encode("utf-8")
-            if self.path.exists():
-                self._keep_backup()
-            atomic_write(self.path, data)
-            self._known = signature(self.path)
+            try:
+                if self.path.exists():
+                    self._keep_backup()
+                atomic_write(self.path, data)
+            finally:
+                # Whatever happened, the file now at ``path`` is one this process wrote (the old one,
+                # or the new one if only the directory fsync failed): not someone else's.
+                self._known = signature(self.path)
             self._newest = (state.lineage, state.serial)
             self.writes += 1
 
@@ -128,7 +195,12 @@ class StateFile:
         # The current file is complete and fsynced: a hard link makes it the backup without
         # copying it (the rename of the new file then leaves the backup the old inode; the one
         # directory fsync after that rename covers both). Filesystems without hard links copy.
-        link = self.path.with_name(f".{self.backup_path.name}.{uuid.uuid4().hex}.tmp")
+        with contextlib.suppress(OSError):
+            if os.path.samefile(self.path, self.backup_path):
+                # A write died after linking (killed, disk full): the backup already is this file,
+                # and renaming a second link over it would be a POSIX no-op that leaves the link.
+                return
+        link = temp_name(self.backup_path)
         try:
             os.link(self.path, link)
         except OSError:
@@ -136,7 +208,6 @@ class StateFile:
             return
         try:
             os.replace(link, self.backup_path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(link)
-            raise
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(link)  # still there only if the rename failed or was a no-op

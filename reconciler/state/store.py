@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import getpass
 import json
+import logging
 import os
 import socket
 import threading
@@ -38,8 +39,10 @@ import filelock
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from reconciler.errors import StateError, StateLocked
-from reconciler.state.files import StateFile, atomic_write, signature
+from reconciler.state.files import StateFile, atomic_write, make_dirs, remove_stale_temps, signature
 from reconciler.state.model import FORMAT_VERSION, State, StateEntry
+
+log = logging.getLogger("reconciler.state")
 
 _FILE_KEYS = ("format_version", "lineage", "serial", "entries")
 
@@ -91,7 +94,9 @@ class _Held:
         self.pool: ThreadPoolExecutor | None = None
         """The write-behind worker: one thread, so batches land in order."""
         self.error: BaseException | None = None
-        """A deferred write that failed; raised by the next update, write or flush."""
+        """A deferred write that failed and no complete write has made good yet."""
+        self.error_serial = 0
+        """The serial that failed write carried: a later write of this serial or beyond covers it."""
 
 
 class StateStore:
@@ -185,12 +190,11 @@ class StateStore:
         before it are written with it (the whole state is written).
         """
         with self._mutex:
-            self._raise_deferred_error()
             held = self._held
             current = held.state if held is not None and held.state is not None else self._current()
             self._check(current, state)
             new = state.model_copy(update={"serial": state.serial + 1})
-            self._file.write(new)
+            self._write_file(new)
             if held is not None:  # only once it is on disk: a refused write changes nothing
                 held.state = new
                 held.dirty = False
@@ -234,7 +238,6 @@ class StateStore:
         earlier; anything that must be on disk before a later action (an intent) must not be.
         """
         with self._mutex:
-            self._raise_deferred_error()
             state = self.read()
             new = change(state)
             if new == state:
@@ -276,8 +279,40 @@ class StateStore:
         newest = held.state if held.state is not None else snapshot
         try:
             self._file.write(newest)  # skipped if it (or a later state) was written meanwhile
-        except BaseException as exc:  # a worker has no caller: the next update/write/flush raises it
-            held.error = exc
+        except BaseException as exc:  # a worker has no caller: the next written-through write or flush reports it
+            with self._mutex:
+                if held.error is None:
+                    held.error = exc
+                held.error_serial = max(held.error_serial, newest.serial)
+            return
+        with self._mutex:
+            self._made_good(held, newest)
+
+    def _write_file(self, state: State) -> None:
+        """Write ``state`` (complete: it carries every deferred record) through the file writer.
+
+        An earlier deferred failure never stops this attempt: the record in hand may be one CPS
+        already acted on. If this write fails too, the error names both; if it succeeds, the
+        earlier failure is made good (the complete state is on disk) and only logged.
+        """
+        held = self._held
+        try:
+            self._file.write(state)
+        except BaseException as exc:
+            earlier = held.error if held is not None else None
+            if earlier is None:
+                raise
+            raise StateError(f"state file {self.path}: write failed: {exc}; an earlier deferred write "
+                             f"failed too: {earlier}") from exc
+        if held is not None:
+            self._made_good(held, state)
+
+    def _made_good(self, held: _Held, written: State) -> None:
+        """``written`` is on disk: a deferred failure it covers is reported and forgotten."""
+        if held.error is not None and written.serial >= held.error_serial:
+            log.warning("state file %s: a deferred write failed (%s); a later write put the complete "
+                        "state on disk, nothing was lost", self.path, held.error)
+            held.error = None
 
     def _raise_deferred_error(self) -> None:
         held = self._held
@@ -288,13 +323,12 @@ class StateStore:
     def flush(self) -> None:
         """Put every deferred record on disk now (waits for the worker's write in progress)."""
         with self._mutex:
-            self._raise_deferred_error()
             held = self._held
             if held is None or held.state is None:
                 return
             held.dirty = False
-            self._file.write(held.state)  # a no-op when the worker already wrote this state
-            self._raise_deferred_error()
+            self._write_file(held.state)  # a no-op when the worker already wrote this state
+            self._raise_deferred_error()  # a worker failure this write did not cover (none expected)
 
     def save_entry(self, name: str, entry: StateEntry) -> State:
         """Bind ``name`` to ``entry`` and write at once."""
@@ -320,12 +354,14 @@ class StateStore:
     @contextlib.contextmanager
     def lock(self, operation: str = "apply", timeout: float = 0) -> Iterator[LockInfo]:
         """Hold the state lock for the block; fail fast (or after ``timeout`` s) naming the holder."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.path.parent)
         lock = filelock.FileLock(self.lock_path, timeout=timeout, thread_local=False)
         try:
             lock.acquire()
         except filelock.Timeout:
             raise StateLocked(str(self.path), self.holder()) from None
+        # Whoever held the lock before is gone: a temporary file of ours is a killed writer's.
+        remove_stale_temps(self.path.parent, self.path.name)
         info = LockInfo(id=str(uuid.uuid4()), operation=operation, pid=os.getpid(),
                         host=socket.gethostname(), user=_user(),
                         started=datetime.now(UTC).isoformat(timespec="seconds"))
