@@ -19,20 +19,50 @@ Example (every key optional)::
     variables: {domain: example.com}            # jinja2 variables for specs
     defaults: {admin_contact: {...}}            # deep-merged under every spec (spec wins)
     publishers: {hook: {publish: "..."}}        # merged under validation.<publisher> of DV specs
+    dns_check: {timeout: 10m, interval: 5s, nameservers: [], resolver: null}   # DV propagation check
+    http_check: {timeout: 2m, interval: 5s, connect_to: null}
+
+Durations are seconds (a number) or a number with a unit: ``90s``, ``10m``, ``1h``.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from reconciler.errors import ConfigError
 
-__all__ = ["CONFIG_FILE", "Config", "PublisherDefaults", "SafetyConfig", "load_config"]
+__all__ = ["CONFIG_FILE", "Config", "DnsCheckConfig", "HttpCheckConfig", "PublisherDefaults", "SafetyConfig",
+           "load_config"]
 
 CONFIG_FILE = "reconcile.yaml"
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def _seconds(value: Any) -> Any:
+    """``"10m"`` -> 600.0; numbers pass through; anything else is left for pydantic to refuse."""
+    if isinstance(value, str):
+        match = _DURATION.fullmatch(value)
+        if match is None:
+            raise ValueError(f"{value!r} is not a duration (seconds, or a number with s, m, h or ms: 90s, 10m)")
+        return float(match.group(1)) * _UNITS[match.group(2)]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
 
 
 class SafetyConfig(BaseModel):
@@ -59,6 +89,34 @@ class PublisherDefaults(BaseModel):
     edgedns: dict[str, Any] | None = Field(None, description="Defaults for validation.edgedns.")
 
 
+class DnsCheckConfig(BaseModel):
+    """How apply checks dns-01 challenges are served before acknowledging them (docs/dv-challenges.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timeout: Duration = Field(600.0, description="How long apply waits for every nameserver to serve the "
+                              "records before the enrollment waits (exit 3). Default: 10m.")
+    interval: Duration = Field(5.0, description="Between two looks. Default: 5s.")
+    nameservers: list[str] = Field(
+        default_factory=list, description="Ask exactly these servers (ip, ip:port, [v6]:port or host) instead "
+        "of the zone's authoritative nameservers found by SOA/NS lookup: split horizon, tests. Default: discover.")
+    resolver: str | None = Field(
+        None, description="Recursive resolver (host or host:port) used to find zones and nameservers. "
+        "Default: the system's.")
+
+
+class HttpCheckConfig(BaseModel):
+    """How apply checks http-01 challenges are served before acknowledging them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timeout: Duration = Field(120.0, description="How long apply waits for the token to be served. Default: 2m.")
+    interval: Duration = Field(5.0, description="Between two looks. Default: 5s.")
+    connect_to: str | None = Field(
+        None, description="Send the checks to this host:port, keeping the challenge's name as Host (like curl "
+        "--connect-to). Default: the challenge URL's host.")
+
+
 class Config(BaseModel):
     """Everything reconcile.yaml says, with defaults applied and paths made absolute."""
 
@@ -79,6 +137,8 @@ class Config(BaseModel):
     variables: dict[str, Any] = Field(default_factory=dict, description="Variables for spec templates.")
     defaults: dict[str, Any] = Field(default_factory=dict, description="Deep-merged under every spec.")
     publishers: PublisherDefaults = Field(default_factory=PublisherDefaults)
+    dns_check: DnsCheckConfig = Field(default_factory=DnsCheckConfig)
+    http_check: HttpCheckConfig = Field(default_factory=HttpCheckConfig)
 
     # The same data as `defaults`/`publishers`, but as loaded (with line marks) for error reporting.
     _marked: dict[str, Any] = PrivateAttr(default_factory=dict)

@@ -12,13 +12,16 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from reconciler.apply.journal import StateJournal
 from reconciler.apply.publishers.base import Publisher
 from reconciler.apply.testhooks import checkpoint
 from reconciler.cps.client import CpsClient
 from reconciler.spec.models import DvEnrollmentSpec, ThirdPartyEnrollmentSpec
+
+if TYPE_CHECKING:
+    from reconciler.apply.propagation import ChallengeChecker
 
 OutcomeStatus = Literal["done", "waiting", "submitted", "failed", "timeout"]
 Report = Callable[[str, str, str], None]
@@ -88,6 +91,8 @@ class WorkflowContext:
     poll: PollPolicy = PollPolicy()
     wait_for_deployment: bool = True
     publisher: Callable[[], Publisher] | None = None
+    checker: Callable[[], ChallengeChecker | None] | None = None
+    """DV: the propagation check to pass before acknowledging challenges (None, or returning None: off)."""
     report: Report | None = None
     previous_production: frozenset[str] = frozenset()
     """Fingerprints production served before this change (a new certificate must differ)."""

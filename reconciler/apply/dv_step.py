@@ -1,9 +1,16 @@
-"""The ``lets-encrypt-challenges`` input: publish DV challenges, acknowledge them, clean up later.
+"""The ``lets-encrypt-challenges`` input: publish DV challenges, check the world sees them,
+acknowledge them, clean up later.
 
 CPS offers this input while the CA validates (``requiredToProceed: false``: CPS also checks on its
 own), so it stays in ``allowedInput`` after apply answered it. The step therefore remembers what
 it published and acknowledged (in this run, and across runs in the challenge ledger) and only acts
 on challenges it has not handled yet.
+
+With the propagation check on (``validation.check``, see ``propagation``), nothing is
+acknowledged until every record is visible: when the check's time runs out the enrollment waits
+(exit 3) naming each record and server that does not serve it, and the next apply publishes again
+(publishers are idempotent) and checks again. For the manual publisher without a person's
+confirmation the check looks once instead of waiting: nobody is publishing while apply waits.
 """
 
 from __future__ import annotations
@@ -12,7 +19,8 @@ import logging
 
 from reconciler.apply.context import Stop, WorkflowContext
 from reconciler.apply.publishers.base import DNS_01, ChallengeRecord, Publisher
-from reconciler.apply.publishers.ledger import ChallengeLedger
+from reconciler.apply.publishers.ledger import ChallengeLedger, LedgerEntry
+from reconciler.apply.publishers.manual import ManualPublisher
 from reconciler.cps.models import Change, DvChallenges
 from reconciler.errors import Conflict, NotFound, PublisherError, WriteOutcomeUnknown
 from reconciler.spec.models import DvEnrollmentSpec
@@ -83,7 +91,9 @@ class DvStep:
         publisher = self.publisher()
         previous = self.ledger.read()
         done_before = (previous is not None and previous.change_id == change_id and previous.published
-                       and previous.publisher == publisher.kind and previous.same_records(records))
+                       and previous.publisher == publisher.kind and previous.same_records(records)
+                       and previous.verified is not False)
+        entry = previous
         if not done_before:
             entry = self.ledger.record(enrollment_id=self.enrollment_id, change_id=change_id,
                                        publisher=publisher.kind, records=records, run_id=ctx.run_id)
@@ -94,6 +104,8 @@ class DvStep:
             self.ledger.mark(entry, published=True)
             ctx.journal.challenges_published(ctx.name, change_id, publisher.kind, records)
             ctx.checkpoint("challenges:published")
+        assert entry is not None
+        await self._check(records, publisher, entry)
         ctx.step("acknowledge DV challenges")
         try:
             await ctx.client.acknowledge_dv_challenges(self.enrollment_id, change_id)
@@ -107,6 +119,27 @@ class DvStep:
         self._acknowledged.add(key)
         ctx.checkpoint("challenges:acknowledged")
         return True
+
+    async def _check(self, records: list[ChallengeRecord], publisher: Publisher, entry: LedgerEntry) -> None:
+        """Return when every record is visible (or the check is off); else stop the enrollment waiting."""
+        ctx = self.ctx
+        checker = ctx.checker() if ctx.checker is not None else None
+        if checker is None:
+            return
+        patient = not isinstance(publisher, ManualPublisher) or publisher.confirmed(records)
+        timeout = min(checker.timeout_for(records), max(0.0, ctx.time_left)) if patient else 0.0
+        what = "nameserver" if self.spec.validation.method == DNS_01 else "URL"
+        ctx.step("check DV challenges", f"{len(records)} record(s) on every {what}")
+        report = await checker.wait_visible(records, timeout=timeout,
+                                            progress=lambda line: ctx.step("check DV challenges", line))
+        self.ledger.mark(entry, verified=report.visible)
+        if report.visible:
+            return
+        missing = sorted({c.where.rstrip(".") for c in report.missing})
+        waited = f" after {timeout:.0f}s" if timeout >= 1 else ""
+        raise ctx.wait(f"waiting for {', '.join(missing)} to be served everywhere{waited} (not acknowledged)",
+                       [*report.lines(), f"see each answer: reconcile challenges {ctx.name} --check; "
+                        "apply again once they are served (it publishes and checks again)"])
 
     async def cleanup_if_done(self, change_id: int | None, change: Change | None) -> list[str]:
         """Remove published challenges once CPS no longer needs them; returns notes for people."""

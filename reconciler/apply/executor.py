@@ -202,10 +202,12 @@ class Executor:
                       previous: frozenset[str], single_pass: bool, spec_hash: str | None) -> Outcome:
         wait = spec.wait_for_deployment and not self.options.no_wait
         publisher = (lambda: self.publishers.for_spec(spec)) if isinstance(spec, DvEnrollmentSpec) else None
+        checker = (lambda: self.publishers.checker_for(spec)) if isinstance(spec, DvEnrollmentSpec) else None
         ctx = WorkflowContext(
             name=name, spec=spec, client=self.client, journal=self.journal, root=self.root,
             state_dir=self.state_dir, run_id=self.run_id, deadline=self.deadline, poll=self.options.poll,
-            wait_for_deployment=wait, publisher=publisher, report=self.report, previous_production=previous,
+            wait_for_deployment=wait, publisher=publisher, checker=checker,
+            report=self.report, previous_production=previous,
             expect_new_certificate=expect_new, single_pass=single_pass and not wait, clock=self.clock)
         outcome = await EnrollmentWorkflow(ctx, eid, cid).run()
         if outcome.status == "done":

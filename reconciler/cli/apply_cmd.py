@@ -15,6 +15,7 @@ import httpx
 from reconciler.apply.context import PollPolicy
 from reconciler.apply.executor import ApplyOptions
 from reconciler.apply.progress import make_progress
+from reconciler.apply.propagation import ChallengeChecker
 from reconciler.apply.publishers import PublisherFactory
 from reconciler.apply.runner import ApplyRun, run_apply
 from reconciler.cli.context import GlobalOptions
@@ -140,7 +141,9 @@ def apply(opts: GlobalOptions, planfile: Path | None, auto_approve: bool, target
 
                 publishers = PublisherFactory(root=config.root, state_dir=config.state_path.parent,
                                               run_id=os.urandom(8).hex(),
-                                              edgedns_client=edgedns_factory(opts, config, client, opened))
+                                              edgedns_client=edgedns_factory(opts, config, client, opened),
+                                              check_by_default=client.real_cps,
+                                              checker=ChallengeChecker.from_config(config))
                 return await run_apply(config=config, specs=specs, store=store, client=client,
                                        plan_file=planfile, plan_options=options, apply_options=apply_options,
                                        show=show, confirm=confirm, report=report, publishers=publishers,

@@ -136,6 +136,7 @@ class CpsClient:
     paces requests with a token bucket: ``"auto"`` turns it on (``CPS_ACCOUNT_LIMIT``) only when
     talking to the real host from the credentials, i.e. when neither ``base_url`` nor
     ``transport`` is given and the host is not a loopback address (a local sandbox).
+    ``real_cps`` says the same for others (apply's DV propagation check is on by default there).
     """
 
     def __init__(self, credentials: Credentials, *, base_url: str | None = None,
@@ -144,9 +145,10 @@ class CpsClient:
                  timeout: float = 30.0, retry: RetryPolicy | None = None,
                  rate_limit: RateLimit | None | Literal["auto"] = "auto") -> None:
         policy = retry or RetryPolicy()
+        self.real_cps = base_url is None and transport is None and not _is_loopback(credentials.host)
+        """True when talking to Akamai's CPS, not a sandbox (in process, or on a loopback address)."""
         if rate_limit == "auto":
-            real = base_url is None and transport is None and not _is_loopback(credentials.host)
-            rate_limit = CPS_ACCOUNT_LIMIT if real else None
+            rate_limit = CPS_ACCOUNT_LIMIT if self.real_cps else None
         self._http = httpx.AsyncClient(
             base_url=base_url or f"https://{credentials.host}",
             auth=EdgeGridAuth(credentials),

@@ -191,6 +191,9 @@ class Validation(SpecModel):
     hook: HookSettings | None = Field(None, description="Required when publisher is hook.")
     rfc2136: Rfc2136Settings | None = Field(None, description="Required when publisher is rfc2136.")
     edgedns: EdgeDnsSettings | None = Field(None, description="Required when publisher is edgedns.")
+    check: bool | None = Field(
+        None, description="Acknowledge challenges only once every authoritative nameserver (dns-01) or the "
+        "challenge URL (http-01) serves them. Default: on against Akamai's CPS, off against a sandbox.")
 
 
 class CertificateFiles(SpecModel):

@@ -17,6 +17,7 @@ import httpx
 
 from reconciler.apply.context import PollPolicy, WorkflowContext
 from reconciler.apply.journal import StateJournal
+from reconciler.apply.propagation import ChallengeChecker
 from reconciler.apply.publishers.base import Publisher
 from reconciler.cps.client import CpsClient
 from reconciler.cps.mapping import spec_to_wire
@@ -87,12 +88,14 @@ class Rig:
         return status.enrollment_id, status.change_ids[0]
 
     def context(self, spec: DvEnrollmentSpec | ThirdPartyEnrollmentSpec, *, publisher: Publisher | None = None,
-                run_id: str | None = None, wait: bool = True, timeout: float = 30.0) -> WorkflowContext:
+                run_id: str | None = None, wait: bool = True, timeout: float = 30.0,
+                checker: ChallengeChecker | None = None) -> WorkflowContext:
         return WorkflowContext(
             name=spec.name, spec=spec, client=self.client, journal=self.journal, root=self.root,
             state_dir=self.root / "state", run_id=run_id or uuid.uuid4().hex, deadline=time.monotonic() + timeout,
             poll=self.poll(), wait_for_deployment=wait,
             publisher=(lambda: publisher) if publisher is not None else None,  # type: ignore[return-value]
+            checker=(lambda: checker) if checker is not None else None,
             report=lambda n, s, d: self.steps.append((n, s, d)))
 
 

@@ -13,6 +13,7 @@ import yaml
 from cryptography import x509
 
 from reconciler.apply.executor import ApplyOptions, ApplyResult, Executor
+from reconciler.apply.publishers.ledger import ChallengeLedger
 from reconciler.config import load_config
 from reconciler.cps.mapping import spec_to_wire
 from reconciler.plan.pipeline import PlanResult, build_plan
@@ -119,8 +120,17 @@ async def test_manual_dv_waits_with_exit_3_then_finishes(tmp_path: Path) -> None
         assert (tmp_path / "state" / "challenges" / "www.zone").exists()
         planned = await plan_for(rig)
         assert [a.kind for a in planned.plan.actions] == ["in-progress"]
+        # Another run is not a confirmation (in CI every push runs apply): still waiting, and
+        # nothing was acknowledged.
+        rig.app.runtime.requests.clear()
         second = await apply(rig, planned)
-        assert second.exit_code == 0, second
+        assert second.exit_code == 3, second
+        assert "reconcile challenges www --confirm-published" in " ".join(second.outcomes[0].details)
+        assert not [r for r in rig.app.runtime.requests if r["path"].endswith("lets-encrypt-challenges-completed")]
+        # What `reconcile challenges www --confirm-published` does.
+        assert ChallengeLedger(tmp_path / "state" / "challenges", "www").confirm() is not None
+        third = await apply(rig)
+        assert third.exit_code == 0, third
         assert not (await plan_for(rig)).plan.has_changes
 
 

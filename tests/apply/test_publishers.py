@@ -109,7 +109,7 @@ async def test_rfc2136_publisher_refuses_http01(tmp_path: Path) -> None:
         await publisher.publish([http_record()])
 
 
-async def test_manual_writes_then_next_run_confirms(tmp_path: Path) -> None:
+async def test_manual_writes_then_waits_for_confirmation_or_the_check(tmp_path: Path) -> None:
     ledger = ChallengeLedger(tmp_path / "challenges", "www")
     records = [dns_record("www.example.test", "v1"), dns_record("example.test", "v2")]
 
@@ -124,13 +124,21 @@ async def test_manual_writes_then_next_run_confirms(tmp_path: Path) -> None:
 
     # Same run asking again (the workflow re-read the change): still waiting.
     assert not (await ManualPublisher(ledger, run_id="run-1").publish(records)).ready
-    # The next run with the same challenges: the person had their chance; ready.
+    # The next run with the same challenges, check off: a later run is no confirmation.
     ledger.record(enrollment_id=1, change_id=2, publisher="manual", records=records, run_id="run-2")
-    assert (await ManualPublisher(ledger, run_id="run-2").publish(records)).ready
-    # New challenge values start over.
+    waiting = await ManualPublisher(ledger, run_id="run-2").publish(records)
+    assert not waiting.ready and "reconcile challenges www --confirm-published" in waiting.details[-1]
+    # ...but with the propagation check on it is ready: the check decides what gets acknowledged.
+    assert (await ManualPublisher(ledger, run_id="run-2", confirmation_required=False).publish(records)).ready
+    assert ledger.confirm() is not None
+    ledger.record(enrollment_id=1, change_id=2, publisher="manual", records=records, run_id="run-3")
+    assert ledger.read().confirmed_at is not None  # type: ignore[union-attr]  # same records keep it
+    assert (await ManualPublisher(ledger, run_id="run-3").publish(records)).ready
+    # New challenge values start over, and drop the confirmation.
     changed = [dns_record("www.example.test", "v3")]
-    ledger.record(enrollment_id=1, change_id=2, publisher="manual", records=changed, run_id="run-3")
-    assert not (await ManualPublisher(ledger, run_id="run-3").publish(changed)).ready
+    ledger.record(enrollment_id=1, change_id=2, publisher="manual", records=changed, run_id="run-4")
+    assert ledger.read().confirmed_at is None  # type: ignore[union-attr]
+    assert not (await ManualPublisher(ledger, run_id="run-4").publish(changed)).ready
 
 
 async def test_rfc2136_publish_and_cleanup_against_real_bind(bind_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -64,7 +64,7 @@ async def test_dv_with_hook_publisher_reaches_deployed(tmp_path: Path) -> None:
             < steps.index("wait for deployment")
 
 
-async def test_manual_dv_waits_then_next_run_finishes(tmp_path: Path) -> None:
+async def test_manual_dv_waits_until_confirmed_then_finishes(tmp_path: Path) -> None:
     async with sandbox_rig(tmp_path) as rig:
         spec = dv_spec()
         eid, cid = await rig.create(spec)
@@ -76,8 +76,12 @@ async def test_manual_dv_waits_then_next_run_finishes(tmp_path: Path) -> None:
         assert any("www.zone" in d for d in first.details)
         second = await EnrollmentWorkflow(rig.context(spec, publisher=ManualPublisher(ledger, "run-2"),
                                                       run_id="run-2"), eid, cid).run()
-        assert second.status == "done", second
-        assert any("may be removed" in d for d in second.details)
+        assert second.status == "waiting", second  # a later run is no confirmation
+        assert ledger.confirm() is not None  # `reconcile challenges www --confirm-published`
+        third = await EnrollmentWorkflow(rig.context(spec, publisher=ManualPublisher(ledger, "run-3"),
+                                                     run_id="run-3"), eid, cid).run()
+        assert third.status == "done", third
+        assert any("may be removed" in d for d in third.details)
 
 
 async def test_third_party_dual_stack_signed_by_hook(tmp_path: Path) -> None:

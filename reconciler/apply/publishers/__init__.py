@@ -6,6 +6,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -18,29 +19,54 @@ from reconciler.apply.publishers.rfc2136 import Rfc2136Publisher, Rfc2136Setting
 from reconciler.errors import ConfigError
 from reconciler.spec.models import DvEnrollmentSpec
 
+if TYPE_CHECKING:  # propagation imports this package's base module
+    from reconciler.apply.propagation import ChallengeChecker
+
 __all__ = ["ChallengeRecord", "PublishResult", "Publisher", "PublisherFactory"]
 
 
 class PublisherFactory:
-    """Builds the publisher a DV spec asks for, sharing what one run should share.
+    """Builds the publisher a DV spec asks for, and its propagation check, sharing what one run
+    should share.
 
     ``edgedns_client`` returns the (EdgeGrid-signed) HTTP client for Edge DNS; it is only called
-    when a spec uses the edgedns publisher.
+    when a spec uses the edgedns publisher. ``check_by_default`` is what ``validation.check``
+    means when a spec leaves it out: the CLI turns it on against Akamai's CPS and off against a
+    sandbox (whose made-up names no DNS serves). ``checker`` carries the run's ``dns_check`` and
+    ``http_check`` settings (default settings when None).
     """
 
     def __init__(self, *, root: Path, state_dir: Path, run_id: str,
-                 edgedns_client: Callable[[], httpx.AsyncClient] | None = None) -> None:
+                 edgedns_client: Callable[[], httpx.AsyncClient] | None = None,
+                 check_by_default: bool = False, checker: ChallengeChecker | None = None) -> None:
         self.root = root
         self.state_dir = state_dir
         self.run_id = run_id
+        self.check_by_default = check_by_default
+        self._checker = checker
         self._edgedns_client = edgedns_client
         self._edgedns_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def checks(self, spec: DvEnrollmentSpec) -> bool:
+        """Whether apply checks this spec's published challenges before acknowledging them."""
+        return self.check_by_default if spec.validation.check is None else spec.validation.check
+
+    def checker_for(self, spec: DvEnrollmentSpec) -> ChallengeChecker | None:
+        """The run's one checker (its discoveries shared by every enrollment), or None: check off."""
+        if not self.checks(spec):
+            return None
+        if self._checker is None:
+            from reconciler.apply.propagation import ChallengeChecker
+
+            self._checker = ChallengeChecker()
+        return self._checker
 
     def for_spec(self, spec: DvEnrollmentSpec) -> Publisher:
         validation = spec.validation
         kind = validation.publisher
         if kind == "manual":
-            return ManualPublisher(ChallengeLedger(self.state_dir / "challenges", spec.name), self.run_id)
+            return ManualPublisher(ChallengeLedger(self.state_dir / "challenges", spec.name), self.run_id,
+                                   confirmation_required=not self.checks(spec))
         if kind == "hook":
             if validation.hook is None:
                 raise ConfigError(f"{spec.name}: validation.publisher is hook but validation.hook is missing")

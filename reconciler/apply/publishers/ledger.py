@@ -1,9 +1,11 @@
 """The challenge ledger: ``state/challenges/<name>.json``, one file per enrollment.
 
 It records which DV challenges were handed to which publisher, for which change, and whether
-they were published and cleaned up. The workflow writes it *before* publishing (so a crash
-between publish and validation still knows what to clean up) and the manual publisher uses it
-to tell "shown to a person in an earlier run" from "new". It holds no secrets: challenge values
+they were published, checked visible (``verified``), confirmed by a person (``confirmed_at``,
+written by ``reconcile challenges NAME --confirm-published``) and cleaned up. The workflow writes
+it *before* publishing (so a crash between publish and validation still knows what to clean up)
+and the manual publisher uses it to tell "shown to a person in an earlier run" and "confirmed"
+from "new". New records (a new change, new values) drop the confirmation. It holds no secrets: challenge values
 are public by design (they end up in DNS).
 """
 
@@ -36,6 +38,8 @@ class LedgerEntry:
     written_at: str
     published: bool = False
     cleaned_up: bool = False
+    verified: bool | None = None  # the propagation check's last verdict (None: not checked)
+    confirmed_at: str | None = None  # a person confirmed these records published (manual publisher)
 
     def same_records(self, records: Sequence[ChallengeRecord]) -> bool:
         return {r.key for r in self.records} == {r.key for r in records}
@@ -51,6 +55,8 @@ class LedgerEntry:
             "written_at": self.written_at,
             "published": self.published,
             "cleaned_up": self.cleaned_up,
+            "verified": self.verified,
+            "confirmed_at": self.confirmed_at,
             "challenges": [r.to_data() for r in self.records],
         }
 
@@ -88,23 +94,33 @@ class ChallengeLedger:
             written_at=str(data.get("written_at", "")),
             published=bool(data.get("published", False)),
             cleaned_up=bool(data.get("cleaned_up", False)),
+            verified=None if data.get("verified") is None else bool(data["verified"]),
+            confirmed_at=str(data["confirmed_at"]) if data.get("confirmed_at") else None,
         )
 
     def record(self, *, enrollment_id: int, change_id: int, publisher: str,
                records: Sequence[ChallengeRecord], run_id: str) -> LedgerEntry:
-        """Write the records about to be published, keeping ``first_run`` when nothing changed."""
+        """Write the records about to be published, keeping ``first_run`` and a person's confirmation
+        when nothing changed."""
         previous = self.read()
-        first_run = run_id
+        first_run, confirmed_at = run_id, None
         if (previous is not None and previous.change_id == change_id and previous.publisher == publisher
                 and previous.same_records(records)):
-            first_run = previous.first_run
+            first_run, confirmed_at = previous.first_run, previous.confirmed_at
         entry = LedgerEntry(
             enrollment=self.name, enrollment_id=enrollment_id, change_id=change_id,
             publisher=publisher, records=tuple(records), first_run=first_run,
-            written_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            written_at=datetime.now(UTC).isoformat(timespec="seconds"), confirmed_at=confirmed_at,
         )
         self.write(entry)
         return entry
+
+    def confirm(self) -> LedgerEntry | None:
+        """Record that a person published the challenges the ledger holds (None: nothing recorded)."""
+        entry = self.read()
+        if entry is None:
+            return None
+        return self.mark(entry, confirmed_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
     def mark(self, entry: LedgerEntry, **changes: Any) -> LedgerEntry:
         updated = replace(entry, **changes)
