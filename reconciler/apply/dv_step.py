@@ -101,7 +101,7 @@ class DvStep:
             result = await publisher.publish(records)
             if not result.ready:
                 raise ctx.wait(f"waiting for {result.waiting_for or 'challenge publication'}", result.details)
-            self.ledger.mark(entry, published=True)
+            entry = self.ledger.mark(entry, published=True)
             ctx.journal.challenges_published(ctx.name, change_id, publisher.kind, records)
             ctx.checkpoint("challenges:published")
         assert entry is not None

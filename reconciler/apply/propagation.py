@@ -33,6 +33,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import dns.asyncquery
@@ -153,6 +154,13 @@ class CheckReport:
     @property
     def missing(self) -> tuple[RecordCheck, ...]:
         return tuple(c for c in self.checks if not c.visible)
+
+    def to_data(self) -> list[dict[str, Any]]:
+        """Plain data for ``--format json``: per record, what was asked and every answer."""
+        return [{"record": c.where, "type": c.record.type, "domain": c.record.domain, "expected": c.record.value,
+                 "asked": c.asked, "via": list(c.via), "visible": c.visible, "problem": c.problem,
+                 "answers": [{"server": a.server, "ok": a.ok, "values": list(a.values), "error": a.error}
+                             for a in c.answers]} for c in self.checks]
 
     def lines(self) -> list[str]:
         """One line per record not yet visible."""

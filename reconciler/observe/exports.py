@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.apply.dv_step import challenge_records
+from reconciler.apply.propagation import CheckReport
 from reconciler.apply.publishers.base import DNS_01, ChallengeRecord
 from reconciler.apply.publishers.ledger import ChallengeLedger
 from reconciler.cps.client import CpsClient
@@ -80,6 +81,27 @@ def render_challenges(export: ChallengeExport, fmt: str, ttl: int = 60) -> str:
     rows += [(r.domain, r.type, r.record_name or r.path, r.value) for r in export.records]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     out = [f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}" for row in rows]
+    return "\n".join(out) + "\n"
+
+
+def render_check(report: CheckReport, fmt: str) -> str:
+    """``reconcile challenges NAME --check``: one row per record and server (``table``) or ``json``."""
+    if fmt == "json":
+        return json.dumps({"visible": report.visible, "checks": report.to_data()}, indent=2) + "\n"
+    rows = [("RECORD", "EXPECTED", "SERVER", "ANSWER")]
+    for check in report.checks:
+        where = check.where + "".join(f" -> {v}" for v in check.via)
+        if check.problem is not None:
+            rows.append((where, check.record.value, "-", check.problem))
+            continue
+        for i, answer in enumerate(check.answers):
+            said = "ok" if answer.ok else answer.describe().removeprefix(f"{answer.server}: ")
+            rows.append((where if i == 0 else "", check.record.value if i == 0 else "", answer.server, said))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    out = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}" for r in rows]
+    total, seen = len(report.checks), len(report.checks) - len(report.missing)
+    out.append(f"{seen} of {total} record(s) visible everywhere" + ("" if report.visible else
+               "; apply acknowledges them only once all are"))
     return "\n".join(out) + "\n"
 
 

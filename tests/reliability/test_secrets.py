@@ -154,7 +154,7 @@ def test_full_lifecycle_at_debug_verbosity_leaks_no_credential(canary_server: Sa
                                                                tmp_path: Path) -> None:
     """Subprocesses at -vv (every logger at DEBUG): a saved plan, its apply (DV hook, third-party
     signer with change management, manual DV and unsigned third-party left waiting), challenge and
-    CSR exports, import, `--sandbox` apply, a second apply. Their stdout and stderr, the
+    CSR exports, import, `--sandbox` apply, a manual confirmation, a second apply. Their stdout and stderr, the
     repositories (state, backup, plan file, exports, hook output), TMPDIR and the sandbox's data
     directory (all but its .edgerc) hold no credential in any encoding."""
     server = canary_server
@@ -190,6 +190,8 @@ def test_full_lifecycle_at_debug_verbosity_leaks_no_credential(canary_server: Sa
         assert in_import.result().returncode == 0, in_import.result().stderr
         assert in_local.result().returncode == 0, in_local.result().stdout + in_local.result().stderr
     assert list((repo / "exports").glob("unsigned.*.csr.pem"))
+    confirmed = run("challenges", "blog", "--confirm-published")  # the manual publisher's person
+    assert confirmed.returncode == 0, confirmed.stderr
     again = run("apply", "--auto-approve", "--timeout", "25")
     assert again.returncode == 3, again.stdout + again.stderr  # blog acknowledged now; unsigned still waits
 
