@@ -4,11 +4,17 @@ sandbox (in process) and real BIND nameservers."""
 from __future__ import annotations
 
 import asyncio
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
-from reconciler.apply.propagation import ChallengeChecker, DnsCheckSettings
+from reconciler.apply.propagation import ChallengeChecker, DnsCheckSettings, HttpCheckSettings
+from reconciler.apply.publishers import PublisherFactory
 from reconciler.apply.publishers.hook import HookPublisher
 from reconciler.apply.publishers.ledger import ChallengeLedger
 from reconciler.apply.publishers.manual import ManualPublisher
@@ -121,3 +127,70 @@ async def test_manual_publisher_with_check_looks_once_then_acknowledges_what_is_
                                                      checker=checker(bind_server)), eid, cid).run()
         assert third.status == "done", third
         assert len(acks(rig)) == 1
+
+
+# -- who checks by default ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("host", "kwargs", "real"), [
+    ("akab-x.luna.akamaiapis.net", {}, True),
+    ("127.0.0.1:8443", {}, False),  # `reconcile sandbox`
+    ("akab-x.luna.akamaiapis.net", {"transport": "in-process"}, False),  # `--sandbox`
+])
+async def test_check_is_on_by_default_only_against_akamai(tmp_path: Path, host: str, kwargs: dict[str, Any],
+                                                          real: bool) -> None:
+    from reconciler.cps.auth import Credentials
+    from reconciler.cps.client import CpsClient
+    from reconciler.sandbox.app import create_app
+    from reconciler.sandbox.config import SandboxConfig
+
+    if kwargs.get("transport") == "in-process":
+        kwargs = {"transport": httpx.ASGITransport(app=create_app(SandboxConfig()))}
+    creds = Credentials(host=host, client_token="t", client_secret="s", access_token="a")
+    async with CpsClient(creds, **kwargs) as client:
+        assert client.real_cps is real
+        factory = PublisherFactory(root=tmp_path, state_dir=tmp_path / "state", run_id="r",
+                                   check_by_default=client.real_cps)
+    default, off, on = (dv_spec(validation={"publisher": "manual", **extra})
+                        for extra in ({}, {"check": False}, {"check": True}))
+    assert (factory.checker_for(default) is not None) is real
+    assert factory.checker_for(off) is None and factory.checker_for(on) is not None
+    manual, checked = factory.for_spec(default), factory.for_spec(on)
+    assert isinstance(manual, ManualPublisher) and manual.confirmation_required is not real
+    assert isinstance(checked, ManualPublisher) and not checked.confirmation_required
+
+
+# -- http-01 ---------------------------------------------------------------------------------------
+
+class _QuietFiles(SimpleHTTPRequestHandler):
+    """A plain static web server (the web root a real http-01 hook writes into), without access logs."""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+async def test_http01_token_served_by_a_real_web_server_is_checked_then_acknowledged(tmp_path: Path) -> None:
+    webroot = tmp_path / "webroot"
+    (webroot / ".well-known" / "acme-challenge").mkdir(parents=True)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietFiles, directory=str(webroot)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        web = ChallengeChecker(http_settings=HttpCheckSettings(connect_to=f"127.0.0.1:{server.server_address[1]}",
+                                                               timeout=0.3, interval=0.05))
+        async with sandbox_rig(tmp_path) as rig:
+            spec = dv_spec(validation={"method": "http-01", "publisher": "hook", "hook": {"publish": "true"}})
+            eid, cid = await rig.create(spec)
+            nowhere = HookPublisher("true", None, cwd=tmp_path)
+            first = await EnrollmentWorkflow(rig.context(spec, publisher=nowhere, checker=web), eid, cid).run()
+            assert first.status == "waiting" and "not acknowledged" in first.message, first
+            assert "http://www.example.com/.well-known/acme-challenge/" in first.message
+            assert "HTTP 404" in "\n".join(first.details) and acks(rig) == []
+            # A hook that writes the token into the web root, as a real http-01 hook would.
+            writer = HookPublisher(f'printf %s "$RECONCILE_RESPONSE_BODY" > "{webroot}/.well-known/acme-challenge/'
+                                   '$RECONCILE_TOKEN"', None, cwd=tmp_path)
+            second = await EnrollmentWorkflow(rig.context(spec, publisher=writer, checker=web), eid, cid).run()
+            assert second.status == "done", second
+            assert len(acks(rig)) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
