@@ -21,6 +21,7 @@ from reconciler.apply.context import Stop, WorkflowContext
 from reconciler.apply.publishers.base import DNS_01, ChallengeRecord, Publisher
 from reconciler.apply.publishers.ledger import ChallengeLedger, LedgerEntry
 from reconciler.apply.publishers.manual import ManualPublisher
+from reconciler.apply.workfiles import challenges_dir
 from reconciler.cps.models import Change, DvChallenges
 from reconciler.errors import Conflict, NotFound, PublisherError, WriteOutcomeUnknown
 from reconciler.spec.models import DvEnrollmentSpec
@@ -59,7 +60,7 @@ class DvStep:
     def __init__(self, ctx: WorkflowContext, enrollment_id: int) -> None:
         self.ctx = ctx
         self.enrollment_id = enrollment_id
-        self.ledger = ChallengeLedger(ctx.state_dir / "challenges", ctx.name)
+        self.ledger = ChallengeLedger(challenges_dir(ctx.state_dir), ctx.name)
         self._acknowledged: set[tuple[int, frozenset[tuple[str, str, str, str]]]] = set()
         self._publisher: Publisher | None = None
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import anyio
 
+from reconciler.apply import workfiles
 from reconciler.apply.context import Outcome, PollPolicy, Report, Stop, WorkflowContext
 from reconciler.apply.journal import StateJournal
 from reconciler.apply.publishers import PublisherFactory
@@ -339,7 +340,7 @@ class Executor:
     async def _delete(self, name: str, action: Action) -> Outcome:
         eid = action.enrollment_id
         if eid is None or action.reason == "gone-from-cps":
-            self.journal.forget(name)
+            self._forget(name)
             return Outcome(name, "done", "forgotten (nothing to delete in CPS)")
         self.journal.intent(name, "deleting", {"enrollment_id": eid})
         self._step(name, "delete enrollment", str(eid))
@@ -347,5 +348,10 @@ class Executor:
             await self.client.delete_enrollment(eid, allow_cancel_pending_changes=action.cancels_change is not None)
         except NotFound:
             pass  # already gone: the goal is reached
-        self.journal.forget(name)
+        self._forget(name)
         return Outcome(name, "done", f"deleted enrollment {eid}")
+
+    def _forget(self, name: str) -> None:
+        """The entry is gone for good: drop it from state, and its working files with it."""
+        self.journal.forget(name)
+        workfiles.forget(self.state_dir, name)

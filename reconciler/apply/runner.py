@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from reconciler.apply import workfiles
 from reconciler.apply.context import Report
 from reconciler.apply.executor import ApplyOptions, ApplyResult, Executor
 from reconciler.apply.journal import StateJournal
@@ -73,6 +74,8 @@ async def run_apply(*, config: Config, specs: LoadedSpecs, store: StateStore, cl
         if plan.has_changes and plan.changes and not confirm(plan):
             return ApplyRun("cancelled", plan)
     journal = StateJournal(store)
+    # Under the lock: what killed runs left, and files of entries forgotten without us.
+    workfiles.sweep(config.state_path.parent, set(store.read().entries))
     if plan.refreshed:
         _settle_unchanged(plan, journal)
     if not plan.actions:
@@ -98,15 +101,16 @@ def _settle_unchanged(plan: Plan, journal: StateJournal) -> None:
 
 
 def _record_refresh(store: StateStore, plan: Plan) -> None:
-    """Stamp ``last_refresh`` on the entries this run read live from CPS, in one write.
+    """Stamp ``last_refresh`` on the entries this run read live from CPS and acts on, in one write.
 
-    Only a run that goes on to change something writes it: an apply with nothing to do leaves
-    the committed state file untouched, so it makes no noise in a GitOps repository.
+    Only entries the run goes on to change: an apply leaves the files of every other enrollment
+    untouched, so it makes no noise in a GitOps repository, and two branches applying to
+    different enrollments change different files (and merge without a conflict).
     """
     if not plan.refreshed:
         return
     now = datetime.now(UTC)
-    names = {a.name for a in plan.actions} | set(plan.unchanged)
+    names = {a.name for a in plan.actions}
 
     def stamp(state: State) -> State:
         for name in names:

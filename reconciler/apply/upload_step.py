@@ -11,8 +11,6 @@ so a crash can never lead to uploading the same certificate twice.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,10 +23,12 @@ from reconciler.apply.thirdparty import (
     pem_fingerprint,
     run_signer,
 )
+from reconciler.apply.workfiles import csr_path
 from reconciler.cps.models import CertificateAndTrustChain
 from reconciler.errors import CertificateMismatch, Conflict, NotFound, WriteOutcomeUnknown
 from reconciler.spec.certfiles import resolve_inside
 from reconciler.spec.models import ThirdPartyEnrollmentSpec
+from reconciler.state.files import atomic_write, make_dirs
 
 log = logging.getLogger("reconciler.apply")
 
@@ -49,18 +49,13 @@ class CsrSlot:
     chain_file: Path | None
 
 
-def csr_path(state_dir: Path, name: str, key_algorithm: str) -> Path:
-    return state_dir / "csr" / f"{name}.{key_algorithm}.csr.pem"
 
 
 def _write_if_changed(path: Path, text: str) -> None:
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    make_dirs(path.parent)
+    atomic_write(path, text.encode("utf-8"))
 
 
 def _file_fingerprint(path: Path) -> str | None:

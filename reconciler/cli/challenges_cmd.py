@@ -10,6 +10,7 @@ import click
 
 from reconciler.apply.propagation import ChallengeChecker, CheckReport
 from reconciler.apply.publishers.ledger import ChallengeLedger
+from reconciler.apply.workfiles import challenges_dir
 from reconciler.cli import exit_codes
 from reconciler.cli.context import GlobalOptions
 from reconciler.cli.wiring import open_client
@@ -76,7 +77,7 @@ def challenges(opts: GlobalOptions, name: str, fmt: str, check: bool, confirm_pu
     entry = StateStore(config.state_path).read().entry(name)
     if entry is None:
         raise StateError(f"{name}: not in the state file (apply or import it first)")
-    ledger = ChallengeLedger(config.state_path.parent / "challenges", name)
+    ledger = ChallengeLedger(challenges_dir(config.state_path.parent), name)
     export: ChallengeExport | None = None
     try:
         export = asyncio.run(_live(opts, config, name, entry))

@@ -45,3 +45,7 @@ ALL.append(status)
 from reconciler.cli.import_cmd import import_  # noqa: E402
 
 ALL.append(import_)
+
+from reconciler.cli.state_cmd import state  # noqa: E402
+
+ALL.append(state)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from reconciler.apply.workfiles import csr_dir
 from reconciler.cli.context import GlobalOptions
 from reconciler.cli.wiring import open_client
 from reconciler.config import Config, load_config
@@ -32,6 +33,6 @@ def csr(opts: GlobalOptions, name: str, out: Path | None) -> None:
     entry = StateStore(config.state_path).read().entry(name)
     if entry is None:
         raise StateError(f"{name}: not in the state file (apply or import it first)")
-    directory = out if out is not None else config.state_path.parent / "csr"
+    directory = out if out is not None else csr_dir(config.state_path.parent)
     for path in asyncio.run(_export(opts, config, name, entry, directory)):
         click.echo(str(path))

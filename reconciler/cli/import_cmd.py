@@ -12,6 +12,8 @@ from reconciler.cli.wiring import open_client
 from reconciler.config import Config, load_config
 from reconciler.cps.models import Enrollment
 from reconciler.observe.importer import bind, fetch, write_specs
+from reconciler.state.gitmerge import write_gitignore
+from reconciler.state.layout import Layout
 from reconciler.state.store import StateStore
 
 
@@ -60,6 +62,13 @@ def import_(opts: GlobalOptions, contract: str | None, ids: tuple[int, ...], imp
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     click.echo(f"{len(result.imported)} imported, {len(result.skipped)} skipped.")
+    _gitignore(config)
+
+
+def _gitignore(config: Config) -> None:
+    path, missing = write_gitignore(config.root, Layout(config.state_path))
+    if missing:
+        click.echo(f"note: {path} does not ignore the state's working files; add: {' '.join(missing)}", err=True)
 
 
 def _summary(paths: list[str]) -> str:

@@ -15,6 +15,7 @@ from reconciler.apply.dv_step import challenge_records
 from reconciler.apply.propagation import CheckReport
 from reconciler.apply.publishers.base import DNS_01, ChallengeRecord
 from reconciler.apply.publishers.ledger import ChallengeLedger
+from reconciler.apply.workfiles import challenges_dir
 from reconciler.cps.client import CpsClient
 from reconciler.errors import NotFound, ReconcileError
 from reconciler.state.model import StateEntry
@@ -62,7 +63,7 @@ async def live_challenges(client: CpsClient, name: str, entry: StateEntry) -> Ch
 
 def ledger_challenges(state_dir: Path, name: str) -> ChallengeExport | None:
     """What apply last recorded for ``name`` (None when it never published anything)."""
-    entry = ChallengeLedger(state_dir / "challenges", name).read()
+    entry = ChallengeLedger(challenges_dir(state_dir), name).read()
     if entry is None:
         return None
     return ChallengeExport(name=name, source="ledger", change_id=entry.change_id, records=entry.records)

@@ -9,6 +9,10 @@ enrollment's workflow got, so that an interrupted apply resumes instead of start
 - ``change`` is the CPS change in flight and what it waits for.
 - ``spec_hash`` is the hash of the spec last applied successfully; a plan whose spec hash still
   matches but whose live enrollment differs reports the difference as drift.
+- ``revision`` and ``updated_at`` are the entry's own history: the store raises the revision and
+  stamps the time whenever the entry's content changes (callers never set them). Merging two
+  branches' states compares them (``reconciler/state/merge.py``), and the state's ``serial`` is
+  derived from them, so that a change to one entry touches nothing shared with the others.
 
 Every model is frozen; derive new values with ``model_copy(update=...)`` or the ``with_*``
 helpers, then hand them to :class:`reconciler.state.store.StateStore`.
@@ -23,7 +27,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: a header file plus one file per entry (see ``reconciler/state/layout.py``); 1: one file."""
 
 
 class _Frozen(BaseModel):
@@ -89,6 +94,14 @@ class StateEntry(_Frozen):
     """Uploaded certificates: key algorithm (``rsa``/``ecdsa``) -> SHA-256 hex of the DER."""
     challenges: tuple[PublishedChallenge, ...] = ()
     last_refresh: datetime | None = None
+    revision: int = 0
+    """Raised by the store each time this entry's content changes (1 once first written)."""
+    updated_at: datetime | None = None
+    """When the store last wrote a change to this entry."""
+
+    def content(self) -> dict[str, Any]:
+        """What the entry says, without its history (``revision``, ``updated_at``)."""
+        return self.model_dump(exclude={"revision", "updated_at"})
 
 
 def new_lineage() -> str:
@@ -97,12 +110,17 @@ def new_lineage() -> str:
 
 
 class State(_Frozen):
-    """The whole state file: format version, lineage, serial and the entries by spec name."""
+    """The whole state: format version, lineage, serial and the entries by spec name."""
 
     format_version: int = FORMAT_VERSION
     lineage: str = Field(default_factory=new_lineage)
     serial: int = 0
-    """Bumped by every write; a saved plan records it to notice later writes."""
+    """0: no state stored yet. Otherwise ``serial_base`` plus the sum of the entries' revisions:
+    every write that changes an entry raises it, a merge of two branches raises it past both, and
+    nothing shared by all entries churns. A saved plan records it to notice later writes."""
+    serial_base: int = 1
+    """The part of ``serial`` not carried by entries: 1 for a state born in format 2, the old
+    serial for a migrated format-1 file. Fixed for the life of a lineage."""
     entries: dict[str, StateEntry] = Field(default_factory=dict)
 
     def entry(self, name: str) -> StateEntry | None:
@@ -115,6 +133,24 @@ class State(_Frozen):
     def without_entry(self, name: str) -> State:
         """A copy with ``name`` forgotten (no-op when absent)."""
         return self.model_copy(update={"entries": {k: v for k, v in self.entries.items() if k != name}})
+
+    def stamped(self, previous: State, now: datetime) -> State:
+        """This state with the history of its entries brought forward from ``previous``.
+
+        An entry whose content differs from ``previous``'s gets the next revision and ``now``; an
+        unchanged one keeps its history (whatever the caller put there). ``serial`` follows.
+        """
+        entries = {}
+        for name, entry in self.entries.items():
+            before = previous.entries.get(name)
+            if before is not None and before.content() == entry.content():
+                history = {"revision": before.revision, "updated_at": before.updated_at}
+            else:
+                history = {"revision": (before.revision if before is not None else 0) + 1, "updated_at": now}
+            entries[name] = entry if all(getattr(entry, k) == v for k, v in history.items()) \
+                else entry.model_copy(update=history)
+        return self.model_copy(update={"entries": entries,
+                                       "serial": self.serial_base + sum(e.revision for e in entries.values())})
 
     def managed_count(self) -> int:
         """Entries bound to an existing enrollment: the base for the mass-change thresholds."""

@@ -72,6 +72,38 @@ def test_an_apply_that_changes_something_stamps_last_refresh(repo: Path) -> None
     assert stamped is not None and stamped >= before
 
 
+def test_an_apply_removes_what_killed_runs_and_forgotten_entries_left(repo: Path) -> None:
+    spec(repo, "www")
+    assert run(repo, "apply", "--auto-approve").exit_code == 0
+    state = repo / "state"
+    leftovers = [state / ".reconcile-state.json.backup.0f1e2d3c4b5a69788796a5b4c3d2e1f0.tmp",
+                 state / "reconcile-state" / ".www.json.0123456789abcdef.tmp",
+                 state / "challenges" / ".k5.json.a1b2c3d4", state / "challenges" / "deleted-spec.json",
+                 state / "csr" / "deleted-spec.rsa.csr.pem"]
+    for path in leftovers:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+    spec(repo, "www", sans=["www.example.com", "alt.example.com"])
+    assert run(repo, "apply", "--auto-approve").exit_code == 0
+    assert [p for p in leftovers if p.exists()] == []
+
+
+def test_an_apply_writes_only_the_entries_it_acts_on(repo: Path) -> None:
+    """The rest of the state is not rewritten (no last_refresh stamp on enrollments left alone), so
+    two branches applying to different enrollments touch different files."""
+    spec(repo, "www")
+    spec(repo, "api")
+    assert run(repo, "apply", "--auto-approve").exit_code == 0
+    files = repo / "state" / "reconcile-state"
+    before = {p.name: p.read_bytes() for p in files.iterdir()}
+    header = (repo / "state" / "reconcile-state.json").read_bytes()
+    spec(repo, "www", sans=["www.example.com", "alt.example.com"])
+    assert run(repo, "apply", "--auto-approve").exit_code == 0
+    assert (files / "api.json").read_bytes() == before["api.json"]
+    assert (files / "www.json").read_bytes() != before["www.json"]
+    assert (repo / "state" / "reconcile-state.json").read_bytes() == header
+
+
 def test_saved_plan_applies_exactly_and_stale_plan_is_refused(repo: Path) -> None:
     spec(repo, "www")
     spec(repo, "api")

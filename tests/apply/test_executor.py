@@ -175,10 +175,14 @@ async def test_delete_only_when_allowed(tmp_path: Path) -> None:
         assert [b.kind for b in refused.plan.blocked] == ["delete"] and not refused.plan.actions
         assert (await apply(rig, refused)).exit_code == 0
         assert len(await enrollments(rig)) == 1
+        csr = tmp_path / "state" / "csr" / "shop.rsa.csr.pem"
+        assert csr.is_file()  # written by the upload step
         allowed = await plan_for(rig, allow_delete=True)
         result = await apply(rig, allowed)
         assert result.exit_code == 0 and result.outcomes[0].message.startswith("deleted")
         assert "shop" not in rig.store.read().entries
+        assert not csr.exists()  # the working files of a forgotten entry go with it
+        assert not (tmp_path / "state" / "reconcile-state" / "shop.json").exists()
         rig.app.runtime.advance(7200)
         assert await enrollments(rig) == []
 

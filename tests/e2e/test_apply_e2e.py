@@ -116,7 +116,7 @@ def cli(server: SandboxServer, root: Path, *args: str, env: dict[str, str] | Non
 
 
 def state_of(root: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((root / "state" / "reconcile-state.json").read_text())
+    data: dict[str, Any] = StateStore(root / "state" / "reconcile-state.json").read().model_dump(mode="json")
     return data
 
 

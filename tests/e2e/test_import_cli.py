@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import anyio
@@ -66,10 +67,17 @@ def test_import_all_then_plan_is_empty_and_an_edit_shows_exactly_itself(
     assert "validation" not in written and "auto_approve_warnings" not in written  # left to defaults
     entries = StateStore(repo / "state" / "reconcile-state.json").read().entries
     assert {e.enrollment_id for e in entries.values()} == set(ids)
+    ignored = (repo / ".gitignore").read_text().splitlines()  # a new repository: the state's working files
+    for line in ("/state/reconcile-state.json.lock", "/state/reconcile-state.json.lock.info", "/state/**/.*.tmp",
+                 "/state/**/*.backup"):
+        assert line in ignored, ignored
     plan = run(repo, "plan", "--detailed-exitcode")
     assert plan.exit_code == 0, plan.output
+    (repo / ".gitignore").write_text("/state/reconcile-state.json.lock\n")  # the user's own file: never edited
     again = run(repo, "import", "--all")
     assert again.exit_code == 0 and "0 imported, 3 skipped" in again.stdout and "already managed as" in again.stderr
+    assert "does not ignore the state's working files; add: /state/reconcile-state.json.lock.info" in again.stderr
+    assert (repo / ".gitignore").read_text() == "/state/reconcile-state.json.lock\n"
     spec_file = repo / "specs" / "api.example.com.yaml"
     data = yaml.safe_load(spec_file.read_text())
     data["sans"] = ["api.example.com", "api2.example.com"]
@@ -105,8 +113,7 @@ def test_factor_defaults_moves_shared_values_into_reconcile_yaml_and_the_plan_st
     anyio.run(_create_outside, repo)
     plain = tmp_path / "plain"  # the same import without factoring, for the size comparison
     assert run(repo, "import", "--all", "--out", str(plain)).exit_code == 0
-    for name in ("state/reconcile-state.json", "state/reconcile-state.json.backup"):
-        (repo / name).unlink(missing_ok=True)
+    shutil.rmtree(repo / "state")  # forget the first import: start from no state
 
     result = run(repo, "import", "--all", "--factor-defaults")
     assert result.exit_code == 0, result.output

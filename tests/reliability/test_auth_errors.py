@@ -9,7 +9,6 @@ must pin edgegrid-python's timestamp or nonce, or drop the signature)."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ from click.testing import CliRunner
 from reconciler.cli.main import cli as reconcile
 from reconciler.cps.auth import EdgeGridAuth
 from reconciler.sandbox.testing import SandboxServer
+from reconciler.state.store import StateStore
 from tests.e2e.test_apply_e2e import cli, dv_hook, write_repo
 
 CONTRACT = "ctr_1-AUTHN"
@@ -81,8 +81,7 @@ def test_wrong_secret_fails_plan_and_apply_once_with_a_clear_error(server: Sandb
         assert "Traceback" not in run.stderr
     logged = sorted((r["method"], r["status"]) for r in server.requests())
     assert logged == [("GET", 401), ("GET", 401)], logged  # one each: a 401 is never retried
-    state = repo / "state" / "reconcile-state.json"
-    assert not state.exists() or json.loads(state.read_text())["entries"] == {}  # nothing recorded
+    assert StateStore(repo / "state" / "reconcile-state.json").read().entries == {}  # nothing recorded
 
 
 @pytest.mark.parametrize("field,detail", [("client_token", "Invalid authorization client token"),

@@ -5,7 +5,6 @@ later run finds nothing left to do). Real subprocesses, real HTTPS, one sandbox.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -17,7 +16,9 @@ from typing import Any
 
 import pytest
 
+from reconciler.errors import StateError
 from reconciler.sandbox.testing import SandboxServer
+from reconciler.state.store import StateStore
 from tests.e2e.test_apply_e2e import cli, dv_hook, write_repo
 
 STATE = Path("state") / "reconcile-state.json"
@@ -62,10 +63,12 @@ class SerialWatch:
     def _run(self) -> None:
         while not self._stop.wait(0.003):
             try:
-                data = json.loads(self.path.read_bytes())
-            except (OSError, ValueError):
+                state = StateStore(self.path).read()
+            except (OSError, StateError):
                 continue  # not there yet (writes are atomic renames, so never half-written)
-            key = (data["lineage"], data["serial"])
+            if state.serial == 0:
+                continue
+            key = (state.lineage, state.serial)
             if not self.seen or self.seen[-1] != key:
                 self.seen.append(key)
 

@@ -195,7 +195,7 @@ def test_full_lifecycle_at_debug_verbosity_leaks_no_credential(canary_server: Sa
     again = run("apply", "--auto-approve", "--timeout", "25")
     assert again.returncode == 3, again.stdout + again.stderr  # blog acknowledged now; unsigned still waits
 
-    for artefact in ("plan.json", "state/reconcile-state.json", "state/reconcile-state.json.backup",
+    for artefact in ("plan.json", "state/reconcile-state.json", "state/reconcile-state/blog.json", "state/reconcile-state/blog.json.backup",
                      "state/challenges/blog.json", "state/challenges/blog.zone", "hook-env.json",
                      "state/csr/shop.rsa.csr.pem", "state/csr/unsigned.ecdsa.csr.pem"):
         assert (repo / artefact).is_file(), artefact  # each artefact class really was produced

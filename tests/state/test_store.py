@@ -35,7 +35,8 @@ def test_missing_file_reads_as_fresh_state_with_new_lineage(store: StateStore) -
 def test_write_bumps_serial_and_round_trips(store: StateStore) -> None:
     state = store.read().with_entry("www", _entry())
     written = store.write(state)
-    assert written.serial == 1
+    assert written.serial == 2  # serial_base 1 + the new entry's revision 1
+    assert written.entries["www"].revision == 1 and written.entries["www"].updated_at is not None
     again = store.read()
     assert again == written
     assert again.entries["www"].enrollment_id == 10000
@@ -44,17 +45,32 @@ def test_write_bumps_serial_and_round_trips(store: StateStore) -> None:
 
 def test_write_keeps_previous_copy_as_backup(store: StateStore) -> None:
     one = store.write(store.read().with_entry("a", _entry(1)))
-    store.write(one.with_entry("b", _entry(2)))
-    backup = json.loads(store.backup_path.read_text())
-    assert backup["serial"] == 1 and set(backup["entries"]) == {"a"}
-    assert set(store.read().entries) == {"a", "b"}
+    first = (store.entries_dir / "a.json").read_bytes()
+    two = store.write(one.with_entry("a", _entry(2)))
+    assert (store.entries_dir / "a.json.backup").read_bytes() == first
+    assert json.loads(first)["revision"] == 1 and two.entries["a"].revision == 2
+    assert two.serial == one.serial + 1
+
+
+def test_one_file_per_entry_and_a_header_that_does_not_churn(store: StateStore) -> None:
+    s = store.write(store.read().with_entry("a", _entry(1)))
+    header = store.path.read_bytes()
+    s = store.write(s.with_entry("b", _entry(2)))
+    s = store.write(s.with_entry("a", _entry(3)))
+    store.remove_entry("b")
+    assert store.path.read_bytes() == header
+    assert sorted(json.loads(header)) == ["format_version", "lineage", "serial_base"]
+    assert sorted(p.name for p in store.entries_dir.iterdir()) == ["a.json", "a.json.backup"]
 
 
 def test_write_leaves_no_temp_files(store: StateStore) -> None:
     s = store.write(store.read())
     store.write(s)
-    names = sorted(p.name for p in store.path.parent.iterdir())
-    assert names == ["reconcile-state.json", "reconcile-state.json.backup"]
+    store.save_entry("a", _entry())
+    store.update_entry("a", spec_hash="h2")
+    names = sorted(str(p.relative_to(store.path.parent)) for p in store.path.parent.rglob("*"))
+    assert names == ["reconcile-state", "reconcile-state.json", "reconcile-state/a.json",
+                     "reconcile-state/a.json.backup"]
 
 
 def test_corrupt_file_is_refused_naming_the_backup_and_left_untouched(store: StateStore) -> None:
@@ -85,9 +101,15 @@ def test_newer_format_version_is_refused(store: StateStore) -> None:
         store.read()
 
 
-def test_missing_file_with_backup_is_refused(store: StateStore) -> None:
-    store.write(store.write(store.read()))
+def test_missing_header_with_entries_or_backup_is_refused(store: StateStore) -> None:
+    store.save_entry("a", _entry())
+    header = store.path.read_bytes()
     store.path.unlink()
+    with pytest.raises(StateError, match="missing but 1 entry files exist"):
+        store.read()
+    store.backup_path.write_bytes(header)
+    for path in store.entries_dir.iterdir():
+        path.unlink()
     with pytest.raises(StateError, match="backup"):
         store.read()
 

@@ -89,27 +89,39 @@ async def test_state_is_not_reread_but_a_file_damaged_under_the_lock_is_never_wr
         first = store.read()
         written = store.update(_bind("b", 2))
         assert written.serial == first.serial + 1
+        header = store.path.read_bytes()
         store.path.write_text("{ not json")  # a hook or a person damages it between two steps
         assert store.read() is written  # the run's own view needs no re-read
         with pytest.raises(StateError, match="is unreadable"):
             store.update(_bind("c", 3))  # but the next write notices (stat) and refuses
         assert store.path.read_text() == "{ not json"
-        store.path.write_text(written.to_json())  # same content, rewritten by someone: accepted
+        store.path.write_bytes(header)  # same content, rewritten by someone: accepted
         store.update(_bind("c", 3))
-        assert set(json.loads(store.path.read_text())["entries"]) == {"a", "b", "c"}
+        entry = store.entries_dir / "b.json"
+        entry.write_text("{}")  # an entry file damaged: refused when that entry is written next
+        with pytest.raises(StateError, match="is unreadable"):
+            store.update(_bind("b", 4))
+        assert entry.read_text() == "{}"
+        entry.write_text(json.dumps({**json.loads(store.entries_dir.joinpath("a.json").read_text()),
+                                     "common_name": "x.example.com"}))
+        with pytest.raises(StateError, match="changed by someone else"):
+            store.update(_bind("b", 4))
+    assert set(_on_disk(store).entries) == {"a", "b", "c"}
 
 
 @pytest.mark.anyio
 async def test_backup_is_the_previous_file_after_coalesced_writes(store: StateStore) -> None:
     with store.lock("apply"):
         store.update(_bind("a"))
-        first = store.path.read_bytes()
+        first = (store.entries_dir / "a.json").read_bytes()
+        store.update(_bind("a", 7), defer=True)
         store.update(_bind("b"), defer=True)
+        await asyncio.sleep(0)
         store.flush()
-        assert store.backup_path.read_bytes() == first
-        assert set(json.loads(store.path.read_text())["entries"]) == {"a", "b"}
+        assert (store.entries_dir / "a.json.backup").read_bytes() == first
+        assert set(_on_disk(store).entries) == {"a", "b"}
     names = sorted(p.name for p in store.path.parent.iterdir())
-    assert names == ["reconcile-state.json", "reconcile-state.json.backup", "reconcile-state.json.lock"]
+    assert names == ["reconcile-state", "reconcile-state.json", "reconcile-state.json.lock"]
 
 
 @pytest.mark.anyio

@@ -16,6 +16,7 @@ from reconciler.apply.publishers.hook import HookPublisher
 from reconciler.apply.publishers.ledger import ChallengeLedger
 from reconciler.apply.publishers.manual import ManualPublisher
 from reconciler.apply.publishers.rfc2136 import Rfc2136Publisher, Rfc2136Settings
+from reconciler.apply.workfiles import challenges_dir
 from reconciler.errors import ConfigError
 from reconciler.spec.models import DvEnrollmentSpec
 
@@ -65,7 +66,7 @@ class PublisherFactory:
         validation = spec.validation
         kind = validation.publisher
         if kind == "manual":
-            return ManualPublisher(ChallengeLedger(self.state_dir / "challenges", spec.name), self.run_id,
+            return ManualPublisher(ChallengeLedger(challenges_dir(self.state_dir), spec.name), self.run_id,
                                    confirmation_required=not self.checks(spec))
         if kind == "hook":
             if validation.hook is None:

@@ -12,8 +12,6 @@ are public by design (they end up in DNS).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.apply.publishers.base import DNS_01, ChallengeRecord
+from reconciler.state.files import atomic_write, make_dirs
 
 LEDGER_VERSION = 1
 
@@ -128,7 +127,7 @@ class ChallengeLedger:
         return updated
 
     def write(self, entry: LedgerEntry) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.directory)
         _atomic_write(self.path, json.dumps(entry.to_data(), indent=2, sort_keys=True) + "\n")
 
     def write_zone(self, records: Sequence[ChallengeRecord], ttl: int, header: str) -> Path:
@@ -137,7 +136,7 @@ class ChallengeLedger:
         for record in records:
             if record.type == DNS_01:
                 lines.append(f"{record.record_name}\t{ttl}\tIN\tTXT\t{_quote_txt(record.value)}")
-        self.directory.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.directory)
         _atomic_write(self.zone_path, "\n".join(lines) + "\n")
         return self.zone_path
 
@@ -147,13 +146,4 @@ def _quote_txt(value: str) -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, text.encode("utf-8"))
