@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
 from reconciler import __version__
 from reconciler.cli import exit_codes
 from reconciler.cli.context import GlobalOptions
+from reconciler.cli.globals import accept_after, configure_logging, group_options
 from reconciler.errors import AuthenticationError, CpsApiError, ReconcileError
 from reconciler.heap import freeze_startup_heap
 
@@ -28,12 +29,30 @@ def _hint(exc: ReconcileError) -> str | None:
     return None
 
 
+def _usage_error(exc: click.UsageError) -> NoReturn:
+    exc.show()  # usage, "Try 'reconcile CMD --help'", and the error, as click shows them
+    raise click.exceptions.Exit(exit_codes.ERROR)
+
+
 class ReconcileGroup(click.Group):
-    """Maps the exception tree to exit codes and one-line messages, in one place."""
+    """Maps the exception tree to exit codes and one-line messages, in one place.
+
+    A usage error (unknown option or command, a bad value) exits 1 like any error, not click's 2:
+    2 means "changes present" here, and a CI job must not read a mistyped flag as a plan.
+    """
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            _usage_error(exc)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            _usage_error(exc)
         except ReconcileError as exc:
             click.echo(f"Error: {exc}", err=True)
             hint = _hint(exc)
@@ -44,18 +63,7 @@ class ReconcileGroup(click.Group):
 
 @click.group(cls=ReconcileGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reconcile")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="Path to reconcile.yaml (default: ./reconcile.yaml when present).")
-@click.option("--edgerc", type=click.Path(path_type=Path), envvar="AKAMAI_EDGERC", default=None,
-              help="EdgeGrid credentials file (env AKAMAI_EDGERC; default ~/.edgerc).")
-@click.option("--section", envvar="AKAMAI_EDGERC_SECTION", default=None,
-              help="Section of the .edgerc file (env AKAMAI_EDGERC_SECTION; default 'default').")
-@click.option("--account-switch-key", default=None,
-              help="Act on another account (sent as the accountSwitchKey query parameter).")
-@click.option("--sandbox", is_flag=True, default=False,
-              help="Talk to the built-in CPS emulator (data kept under .reconcile/sandbox/) instead of Akamai.")
-@click.option("--no-color", is_flag=True, default=False, help="No colours (also when NO_COLOR is set).")
-@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@group_options
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None, edgerc: Path | None, section: str | None,
         account_switch_key: str | None, sandbox: bool, no_color: bool, verbose: int) -> None:
@@ -73,12 +81,13 @@ def cli(ctx: click.Context, config_path: Path | None, edgerc: Path | None, secti
       reconcile status --expiring-within 30    daily check: exit 1 if a certificate expires soon
       reconcile import --contract C --all      adopt enrollments made elsewhere
 
-    Exit codes: 0 success or no changes, 1 error, 2 changes present
-    (plan --detailed-exitcode), 3 apply finished but an enrollment waits on a
-    person. Each command's --help says more.
+    Global options may also come after the command (reconcile plan --sandbox).
+
+    Exit codes: 0 success or no changes, 1 error (a usage error too), 2 changes
+    present (plan --detailed-exitcode), 3 apply finished but an enrollment waits
+    on a person. See docs/exit-codes.md; each command's --help says more.
     """
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(verbose)
     ctx.obj = GlobalOptions(config_path=config_path, edgerc=edgerc, section=section,
                             account_switch_key=account_switch_key, sandbox=sandbox,
                             no_color=no_color, verbose=verbose)
@@ -88,6 +97,7 @@ def _register() -> None:
     from reconciler.cli import commands
 
     for command in commands.ALL:
+        accept_after(command)
         cli.add_command(command)
 
 

@@ -92,7 +92,7 @@ def test_import_all_then_plan_is_empty_and_an_edit_shows_exactly_itself(
 def test_import_needs_ids_or_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = make_repo(tmp_path, monkeypatch)
     result = run(repo, "import")
-    assert result.exit_code == 2 and "--enrollment-id" in result.output
+    assert result.exit_code == 1 and "--enrollment-id" in result.output
 
 
 CONFIG_WITH_COMMENTS = """\
