@@ -69,8 +69,8 @@ class ApplyResult:
     def exit_code(self) -> int:
         if any(o.status in ("failed", "timeout") for o in self.outcomes):
             return 1
-        if any(b.kind != "delete" for b in self.blocked):
-            return 1  # the specs cannot be reached without consent; deletes only get reported
+        if self.blocked:
+            return 1  # the specs are not reached until someone decides (docs/exit-codes.md)
         if any(o.waiting for o in self.outcomes):
             return 3
         return 0

@@ -86,8 +86,10 @@ def _summary(run: ApplyRun, color: bool) -> list[str]:
         lines.append(f"{blocked.name}: not applied ({blocked.kind}) - {blocked.blocked}; {blocked.remedy}")
     if result:
         counts = {s: sum(1 for o in result.outcomes if o.status == s) for s in styles}
-        text = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing to do"
-        lines.append(f"Apply complete: {text}.")
+        parts = [f"{n} {s}" for s, n in counts.items() if n]
+        if run.plan.blocked:
+            parts.append(f"{len(run.plan.blocked)} blocked (not applied)")
+        lines.append(f"Apply complete: {', '.join(parts) or 'nothing to do'}.")
     return lines
 
 
@@ -113,8 +115,9 @@ def apply(opts: GlobalOptions, planfile: Path | None, auto_approve: bool, target
 
     Without PLANFILE it plans first, shows the plan and asks for 'yes' (unless --auto-approve);
     with a saved plan (`reconcile plan --out FILE`) it applies exactly that plan, refusing a
-    stale one. Exit codes: 0 done, 1 error, 3 some enrollment waits on a person (DV challenges
-    to publish, a certificate to sign, warnings or change management to acknowledge).
+    stale one. Exit codes: 0 done, 1 error or an action the plan blocked (a delete without
+    --allow-delete too), 3 some enrollment waits on a person (DV challenges to publish, a
+    certificate to sign, warnings or change management to acknowledge).
     """
     config, specs = load_project(opts)
     store = StateStore(config.state_path)

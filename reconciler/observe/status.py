@@ -42,7 +42,8 @@ class StatusRow:
     staging_days: int | None
     production_days: int | None
     drift: str
-    """``none``, ``changed: <fields>``, ``gone``, or the planned change kinds (``plan: update``)."""
+    """``none``, ``changed: <fields>``, ``gone``, or the planned change kinds (``plan: update``); then
+    ``blocked: <kinds>`` for what the plan blocks (``blocked: delete`` for a removed spec)."""
 
     def to_data(self) -> dict[str, Any]:
         data = asdict(self)
@@ -95,6 +96,7 @@ async def collect_status(specs: LoadedSpecs, state: State, client: CpsClient, no
         change = live.active_change if live is not None else None
         staging, production = by_name.get(name, (None, None))
         kinds = sorted({a.kind for a in plan.actions_for(name) if a.is_change})
+        blocked = sorted({a.kind for a in plan.blocked if a.name == name})
         if name in drift:
             d = drift[name]
             text = "gone" if d.kind == "gone" else "changed: " + ", ".join(c.path for c in d.changes)
@@ -102,6 +104,8 @@ async def collect_status(specs: LoadedSpecs, state: State, client: CpsClient, no
             text = "plan: " + ", ".join(kinds)
         else:
             text = "none"
+        if blocked:  # what plan lists as blocked (a removed spec's delete, say) is not "none"
+            text = ("" if text == "none" else f"{text}; ") + "blocked: " + ", ".join(blocked)
         rows.append(StatusRow(
             name=name,
             enrollment_id=live.enrollment_id if live is not None else (entry.enrollment_id if entry else None),

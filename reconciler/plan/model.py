@@ -188,8 +188,9 @@ class Plan(_Value):
     def summary_line(self) -> str:
         c = self.counts()
         adopt = f"{c['adopt']} to adopt, " if c["adopt"] else ""
+        blocked = f", {c['blocked']} blocked" if c["blocked"] else ""
         return (f"Plan: {c['create']} to create, {adopt}{c['update']} to update, "
-                f"{c['delete']} to delete, {c['continue']} to continue.")
+                f"{c['delete']} to delete, {c['continue']} to continue{blocked}.")
 
     def actions_for(self, name: str) -> tuple[Action, ...]:
         return tuple(a for a in self.actions if a.name == name)

@@ -173,7 +173,7 @@ async def test_delete_only_when_allowed(tmp_path: Path) -> None:
         write_repo(tmp_path, [])
         refused = await plan_for(rig)
         assert [b.kind for b in refused.plan.blocked] == ["delete"] and not refused.plan.actions
-        assert (await apply(rig, refused)).exit_code == 0
+        assert (await apply(rig, refused)).exit_code == 1  # blocked: not applied, like any blocked action
         assert len(await enrollments(rig)) == 1
         csr = tmp_path / "state" / "csr" / "shop.rsa.csr.pem"
         assert csr.is_file()  # written by the upload step

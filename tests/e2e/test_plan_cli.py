@@ -143,7 +143,7 @@ def test_removed_spec_is_a_blocked_delete_until_allowed(repo: Path) -> None:
     ids = _arrange_apply(repo)
     (repo / "specs" / "api.yaml").unlink()
     blocked = run("--detailed-exitcode")
-    assert blocked.exit_code == 2 and "Blocked (will not be applied):" in blocked.stdout
+    assert blocked.exit_code == 2 and "Nothing will be applied: 1 blocked action" in blocked.stdout
     assert "to allow: pass --allow-delete" in blocked.stdout
     allowed = run("--allow-delete", "--format", "json")
     (action,) = json.loads(allowed.stdout)["actions"]

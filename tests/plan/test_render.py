@@ -41,7 +41,29 @@ def test_no_changes_renders_short(tmp_path: Path) -> None:
 
 def test_text_summary_line_is_exact() -> None:
     text = render(sample_plan(), "text")
-    assert text.rstrip().splitlines()[-1] == "Plan: 1 to create, 2 to update, 1 to delete, 1 to continue."
+    assert text.rstrip().splitlines()[-1] == "Plan: 1 to create, 2 to update, 1 to delete, 1 to continue, 1 blocked."
+
+
+def test_a_plan_with_only_blocked_actions_says_what_is_blocked_first() -> None:
+    blocked = (
+        Action(name="old", kind="delete", reason="removed-from-specs", summary="enrollment 5 is no longer in the specs",
+               blocked="deletes are off by default", remedy="pass --allow-delete"),
+        Action(name="www", kind="update", reason="immutable-field", summary="enrollment 6: common_name",
+               changes=(FieldChange(path="common_name", old="a.example.com", new="b.example.com",
+                                    field_class="immutable"),),
+               blocked="common_name cannot change", remedy="give the spec a new name"),
+    )
+    plan = Plan(state_lineage="l", state_serial=1, blocked=blocked)
+    text = render(plan, "text")
+    assert "No changes" not in text and "matches the specs" not in text
+    lines = text.splitlines()
+    assert lines[0] == "Nothing will be applied: 2 blocked actions need a decision:"
+    assert lines[1] == "  ! old: delete (removed-from-specs): deletes are off by default"
+    assert text.count("to allow:") == 2  # listed once, not again under a second heading
+    assert lines[-1] == "Plan: 0 to create, 0 to update, 0 to delete, 0 to continue, 2 blocked."
+    md = render(plan, "markdown")
+    assert "No changes" not in md and "**Plan: 0 to create, 0 to update, 0 to delete, 0 to continue, 2 blocked.**" in md
+    assert "Nothing will be applied: the blocked actions below need a decision." in md
 
 
 def test_text_colour_only_when_asked() -> None:
@@ -55,7 +77,7 @@ def test_markdown_has_marker_summary_first_and_danger_banner() -> None:
     md = render(sample_plan(), "markdown")
     lines = md.splitlines()
     assert lines[0] == MARKDOWN_MARKER
-    assert lines[1] == "**Plan: 1 to create, 2 to update, 1 to delete, 1 to continue.**"
+    assert lines[1] == "**Plan: 1 to create, 2 to update, 1 to delete, 1 to continue, 1 blocked.**"
     assert "> [!CAUTION]" in md and "deletes 1 enrollment" in md and "1 action is blocked" in md
     assert md.count("<details>") == md.count("</details>") == 6  # one per change + unmanaged
 
