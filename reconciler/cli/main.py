@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import logging
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -15,6 +17,8 @@ from reconciler.cli.globals import accept_after, configure_logging, group_option
 from reconciler.errors import AuthenticationError, CpsApiError, ReconcileError
 from reconciler.heap import freeze_startup_heap
 
+log = logging.getLogger("reconciler.cli")
+
 AUTH_HINT = ("hint: the Akamai API gateway refused the request's authentication: check client_token, "
              "client_secret and access_token in the .edgerc section in use (--edgerc/--section, "
              "AKAMAI_EDGERC/AKAMAI_EDGERC_SECTION, or edgerc/edgerc_section in reconcile.yaml), that the "
@@ -27,6 +31,18 @@ def _hint(exc: ReconcileError) -> str | None:
     if isinstance(exc, AuthenticationError) or gateway_auth:
         return AUTH_HINT
     return None
+
+
+_WRITE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def os_error_line(exc: OSError) -> str:
+    """``cannot write state/x.json: No space left on device``: the file and the cause, one line."""
+    cause = exc.strerror or type(exc).__name__
+    if exc.filename is None:
+        return cause
+    verb = "cannot write " if exc.errno in _WRITE_ERRNOS else ""
+    return f"{verb}{exc.filename}: {cause}"
 
 
 def _usage_error(exc: click.UsageError) -> NoReturn:
@@ -58,6 +74,12 @@ class ReconcileGroup(click.Group):
             hint = _hint(exc)
             if hint:
                 click.echo(hint, err=True)
+            sys.exit(exit_codes.ERROR)
+        except OSError as exc:
+            # A read-only or full disk, a missing permission: the environment, not a bug. One line
+            # naming the file and the cause; the traceback only with -vv.
+            log.debug("file system error", exc_info=True)
+            click.echo(f"Error: {os_error_line(exc)}", err=True)
             sys.exit(exit_codes.ERROR)
 
 

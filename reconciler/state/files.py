@@ -93,6 +93,12 @@ def replace_files(directory: Path, files: Mapping[Path, bytes], backup: Callable
                 while view:
                     view = view[os.write(fd, view):]
                 os.fsync(fd)
+            except OSError as exc:
+                if exc.filename is None:
+                    # A full disk fails the write, whose error names no file: name the one being
+                    # written (same errno, so the same OSError subclass).
+                    raise OSError(exc.errno, exc.strerror, str(path)) from exc
+                raise
             finally:
                 os.close(fd)
         for path in list(temps):
