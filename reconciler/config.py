@@ -2,8 +2,10 @@
 
 The directory holding reconcile.yaml is the repository root: relative paths in the file
 (``specs_dir``, ``state_path``, ``edgerc``, ``ca_bundle``) and in specs (certificate files) are
-resolved against it. Without a reconcile.yaml the current directory is the root and every
-setting has its default. After ``load_config`` every path field is absolute.
+resolved against it. Without ``--config``, reconcile.yaml is looked for the way git looks for
+``.git``: in the current directory, then each parent, stopping at the root of the git repository
+(a directory holding ``.git``) or of the file system. Without one the current directory is the
+root and every setting has its default. After ``load_config`` every path field is absolute.
 
 Example (every key optional)::
 
@@ -142,6 +144,8 @@ class Config(BaseModel):
 
     # The same data as `defaults`/`publishers`, but as loaded (with line marks) for error reporting.
     _marked: dict[str, Any] = PrivateAttr(default_factory=dict)
+    # Where reconcile.yaml was looked for, when none was given nor found (for "not found" messages).
+    _searched: tuple[Path, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _absolute_paths(self) -> Config:
@@ -160,6 +164,14 @@ class Config(BaseModel):
         value = getattr(self, key)
         return value.model_dump(exclude_none=True) if isinstance(value, BaseModel) else value
 
+    def searched(self) -> str | None:
+        """Where reconcile.yaml was looked for in vain ("in /a/b or a parent up to /a"), else None."""
+        if not self._searched:
+            return None
+        first, last = self._searched[0], self._searched[-1]
+        where = str(first) if first == last else f"{first} or a parent up to {last}"
+        return f"no {CONFIG_FILE} in {where}"
+
     def relative(self, path: Path) -> str:
         """``path`` for display: relative to the root when inside it."""
         try:
@@ -168,8 +180,23 @@ class Config(BaseModel):
             return str(path)
 
 
+def find_config(start: Path) -> tuple[Path | None, tuple[Path, ...]]:
+    """The nearest reconcile.yaml at or above ``start`` (None if there is none), and the directories
+    looked in. The search stops at a git repository's root: a reconcile.yaml above it belongs to
+    something else."""
+    searched: list[Path] = []
+    for folder in (start, *start.parents):
+        searched.append(folder)
+        candidate = folder / CONFIG_FILE
+        if candidate.is_file():
+            return candidate, tuple(searched)
+        if (folder / ".git").exists():
+            break
+    return None, tuple(searched)
+
+
 def load_config(path: Path | None = None, cwd: Path | None = None) -> Config:
-    """Read reconcile.yaml (``path``, or ``cwd``/reconcile.yaml when present; else all defaults).
+    """Read reconcile.yaml (``path``, or the nearest one at or above ``cwd``; else all defaults).
 
     Raises ``ConfigError`` naming file, line and key for anything unusable.
     """
@@ -178,10 +205,12 @@ def load_config(path: Path | None = None, cwd: Path | None = None) -> Config:
 
     base = (cwd or Path.cwd()).resolve()
     if path is None:
-        candidate = base / CONFIG_FILE
-        if not candidate.is_file():
-            return Config(root=base)
-        path = candidate
+        found, searched = find_config(base)
+        if found is None:
+            config = Config(root=base)
+            config._searched = searched
+            return config
+        path = found
     elif not path.is_absolute():
         path = base / path
     if not path.is_file():

@@ -67,3 +67,52 @@ def test_errors_name_file_line_and_key(tmp_path: Path, text: str, fragment: str)
 def test_config_constructed_directly_has_absolute_paths(tmp_path: Path) -> None:
     config = Config(root=tmp_path)
     assert config.specs_dir.is_absolute() and config.relative(tmp_path / "specs" / "a.yaml") == "specs/a.yaml"
+
+
+def test_found_in_a_parent_like_git_finds_dot_git(tmp_path: Path) -> None:
+    (tmp_path / "reconcile.yaml").write_text("default_contract: ctr_9\nspecs_dir: enrollments\n")
+    deep = tmp_path / "enrollments" / "team-a"
+    deep.mkdir(parents=True)
+    config = load_config(cwd=deep)
+    assert config.file == tmp_path.resolve() / "reconcile.yaml" and config.root == tmp_path.resolve()
+    assert config.specs_dir == tmp_path.resolve() / "enrollments" and config.searched() is None
+
+
+def test_the_search_stops_at_the_git_repository_root(tmp_path: Path) -> None:
+    (tmp_path / "reconcile.yaml").write_text("default_contract: ctr_outside\n")  # not this repository's
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "sub").mkdir()
+    config = load_config(cwd=repo / "sub")
+    assert config.file is None and config.root == (repo / "sub").resolve() and config.default_contract is None
+    assert config.searched() == f"no reconcile.yaml in {(repo / 'sub').resolve()} or a parent up to {repo.resolve()}"
+
+
+def test_without_a_config_the_missing_specs_error_says_where_it_looked(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from reconciler.cli.main import cli
+
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    result = CliRunner().invoke(cli, ["validate"])
+    assert result.exit_code == 1
+    assert (f"no such specs directory (specs_dir) (no reconcile.yaml in {(tmp_path / 'elsewhere').resolve()} "
+            f"or a parent up to {tmp_path.resolve()}: run from the repository, or pass --config)") in result.stdout
+
+
+def test_a_command_run_in_a_subdirectory_uses_the_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from reconciler.cli.main import cli
+
+    (tmp_path / "reconcile.yaml").write_text("default_contract: ctr_1-X\n")
+    (tmp_path / "specs" / "team").mkdir(parents=True)
+    (tmp_path / "specs" / "team" / "www.yaml").write_text("name: www\ntype: dv\ncommon_name: www.example.com\n"
+                                                          "admin_contact: {first_name: A, last_name: B, "
+                                                          "email: a@example.com, phone: '+1-555-0100'}\n")
+    monkeypatch.chdir(tmp_path / "specs" / "team")
+    result = CliRunner().invoke(cli, ["validate", "--format", "json"])
+    assert '"file": "specs/team/www.yaml"' in result.stdout, result.output

@@ -181,7 +181,9 @@ def _discover(config: Config, paths: list[Path] | None) -> tuple[list[Path], lis
             files.append(path)
         else:
             what = "specs directory (specs_dir)" if not paths else "path"
-            issues.append(SpecIssue(config.relative(path), None, "", f"no such {what}"))
+            searched = config.searched() if not paths else None
+            hint = f" ({searched}: run from the repository, or pass --config)" if searched else ""
+            issues.append(SpecIssue(config.relative(path), None, "", f"no such {what}{hint}"))
     unique = list(dict.fromkeys(p.resolve() for p in files))
     return unique, issues
 
