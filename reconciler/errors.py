@@ -44,9 +44,13 @@ class SpecIssue:
     field: str
     message: str
     severity: str = "error"  # "error" | "warning" | "info"
+    column: int | None = None
+    """1-based, when known (template syntax errors): shown as ``file:line:column``."""
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        if self.line is not None and self.column is not None:
+            where += f":{self.column}"
         prefix = f"{where}: {self.field}: " if self.field else f"{where}: "
         return prefix + self.message
 

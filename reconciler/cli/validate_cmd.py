@@ -48,7 +48,7 @@ def _as_json(report: SpecReport) -> str:
         "files": report.files,
         "specs": [{"name": s.name, "type": s.spec.type, "file": s.file, "line": s.line,
                    "spec_hash": s.spec_hash, "waiting": list(s.waiting)} for s in report.ok],
-        "issues": [{"severity": i.severity, "file": i.file, "line": i.line, "field": i.field,
+        "issues": [{"severity": i.severity, "file": i.file, "line": i.line, "column": i.column, "field": i.field,
                     "message": i.message} for i in report.issues],
         "summary": summary(report),
     }, indent=2)

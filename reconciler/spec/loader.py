@@ -31,7 +31,7 @@ from reconciler.errors import SpecError, SpecIssue
 from reconciler.spec.findings import NOTICE_WAITING, Finding
 from reconciler.spec.hints import closest, describe_validation_error
 from reconciler.spec.models import SPEC_TYPES, DvEnrollmentSpec, ThirdPartyEnrollmentSpec, spec_class_for
-from reconciler.spec.templating import LineMap, TemplateProblem, render
+from reconciler.spec.templating import TemplateProblem, line_map, render
 from reconciler.spec.validate import RepoEntry, check_repo, check_spec
 from reconciler.spec.yamlsource import (
     Mark,
@@ -267,9 +267,9 @@ def _documents(path: Path, display: str, config: Config) -> tuple[list[MarkedDic
     try:
         rendered = render(text, display, config.variables)
     except TemplateProblem as exc:
-        return [], [SpecIssue(display, exc.line, "", exc.message)]
+        return [], [SpecIssue(display, exc.line, "", exc.message, column=exc.column)]
     try:
-        docs = load_documents(rendered, display, LineMap(text, rendered))
+        docs = load_documents(rendered, display, line_map(text, rendered, display, config.variables))
     except YamlProblem as exc:
         return [], [SpecIssue(display, exc.line, "", exc.message)]
     items: list[MarkedDict] = []
@@ -289,6 +289,16 @@ def _documents(path: Path, display: str, config: Config) -> tuple[list[MarkedDic
 def _located(finding: Finding, loaded: LoadedSpec) -> SpecIssue:
     mark = lookup(loaded.source, finding.path)
     return _issue(mark or Mark(loaded.file, loaded.line), loaded.file, finding.path, finding.message, finding.severity)
+
+
+def _field_lines(loaded: LoadedSpec, names: tuple[str, ...]) -> dict[str, str]:
+    """"file:line" of each top-level field written in the spec (not one filled from defaults)."""
+    found = {}
+    for name in names:
+        mark = lookup(loaded.source, (name,)) if isinstance(loaded.source, dict) and name in loaded.source else None
+        if mark is not None:
+            found[name] = f"{mark.file}:{mark.line}"
+    return found
 
 
 Uploaded = Mapping[str, Collection[str]]
@@ -320,7 +330,7 @@ def check_specs(config: Config, paths: list[Path] | None = None, uploaded: Uploa
             str(f.path[1]) for f in findings if f.severity == "info" and f.message.startswith(NOTICE_WAITING)))
         results.append(LoadedSpec(loaded.spec, loaded.file, loaded.line, loaded.spec_hash, loaded.path,
                                   waiting, loaded.source))
-    entries = [RepoEntry(s.spec, f"{s.file}:{s.line}") for s in results]
+    entries = [RepoEntry(s.spec, f"{s.file}:{s.line}", _field_lines(s, ("name", "common_name"))) for s in results]
     for i, finding in check_repo(entries):
         issues.append(_located(finding, results[i]))
         invalid.add(i)

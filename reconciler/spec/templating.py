@@ -9,34 +9,62 @@ Rendering is bounded (``reconciler.spec.budget``): a template that would exhaust
 fails at the line that tried, as does output beyond ``MAX_TEXT``.
 
 Line numbers: YAML errors are found in the *rendered* text, but people edit the *source*.
-``LineMap`` maps a rendered line back: exactly when rendering kept the line count (plain
-substitutions), and otherwise by aligning unchanged lines (a ``{% for %}`` block's output maps
-to the block's first source line). ``LineMap.exact`` says which case applies.
+``line_map`` maps a rendered line back. When rendering kept the line count (plain
+substitutions) line N is line N. Otherwise the template is rendered a second time with every
+line of its literal text marked with its source line (``_traced``), so that each rendered line,
+in every iteration of a ``{% for %}``, maps to the source line that produced it. Only if that is
+impossible (the marks would change the output: a ``{% set %}`` block measured by a filter, say)
+does ``LineMap`` align unchanged lines instead, and say its answer is approximate.
+Template syntax errors carry the column too (jinja2 gives a character offset for some).
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
 import jinja2
+from jinja2 import nodes
 
 from reconciler.spec.budget import MAX_TEXT, BoundedEnvironment
 from reconciler.spec.yamlsource import shorten
 
-__all__ = ["LineMap", "TemplateProblem", "render"]
+__all__ = ["LineMap", "TemplateProblem", "line_map", "render"]
 
 
 class TemplateProblem(Exception):
-    """A template failed to compile or render; ``line`` is the source line when known."""
+    """A template failed to compile or render; ``line`` (and ``column``) in the source when known."""
 
-    def __init__(self, message: str, line: int | None) -> None:
+    def __init__(self, message: str, line: int | None, column: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
+        self.column = column
+
+
+_OFFSET = re.compile(r" at (\d+)$")
+_TOKEN = re.compile(r"(?:got|unexpected) '([^']+)'")
+
+
+def _syntax_problem(exc: jinja2.TemplateSyntaxError, source: str) -> TemplateProblem:
+    """Line and column of a syntax error; jinja2 reports some as a character offset ("at 37")."""
+    message, line, column = exc.message or "syntax error", exc.lineno, None
+    offset = _OFFSET.search(message)
+    if offset is not None and int(offset.group(1)) <= len(source):
+        position = int(offset.group(1))
+        message = message[:offset.start()]
+        line = source.count("\n", 0, position) + 1
+        column = position - (source.rfind("\n", 0, position) + 1) + 1
+    else:
+        token = _TOKEN.search(message)
+        lines = source.splitlines()
+        text = lines[line - 1] if 0 < line <= len(lines) else ""
+        if token is not None and text.count(token.group(1)) == 1:
+            column = text.index(token.group(1)) + 1
+    return TemplateProblem(f"template syntax error: {message}", line, column)
 
 
 def _environment(source: str, name: str) -> BoundedEnvironment:
@@ -118,7 +146,7 @@ def render(source: str, name: str, variables: Mapping[str, Any]) -> str:
     except RecursionError:
         raise TemplateProblem("template error: expression nested too deeply", _deepest_line(source)) from None
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateProblem(f"template syntax error: {exc.message}", exc.lineno) from None
+        raise _syntax_problem(exc, source) from None
     except jinja2.UndefinedError as exc:
         raise TemplateProblem(f"template error: {exc.message} (define it under variables: in reconcile.yaml)",
                               _template_line(exc.__traceback__, name)) from None
@@ -130,6 +158,64 @@ def render(source: str, name: str, variables: Mapping[str, Any]) -> str:
     except Exception as exc:  # noqa: BLE001 - filters raise anything (e.g. int('x')); report, don't crash
         raise TemplateProblem(f"template error: {type(exc).__name__}: {shorten(str(exc))}",
                               _template_line(exc.__traceback__, name)) from None
+
+
+# Private-use characters that frame a source line number inside the traced rendering.
+_OPEN, _CLOSE = "\ue000", "\ue001"
+_TRACE = re.compile(f"{_OPEN}(\\d+){_CLOSE}")
+
+
+def _mark_lines(data: str, first_line: int) -> str:
+    """``data`` with its source line marked at its start and after every line break."""
+    parts = data.split("\n")
+    return "\n".join(f"{_OPEN}{first_line + i}{_CLOSE}{part}" for i, part in enumerate(parts))
+
+
+def _traced(source: str, name: str, variables: Mapping[str, Any], rendered: str) -> list[int] | None:
+    """The source line of each rendered line, from a rendering whose literal text carries its line
+    numbers; None when that rendering differs from ``rendered`` once the marks are removed."""
+    if _OPEN in source or _CLOSE in source:
+        return None
+    env = _environment(source, name)
+    try:
+        tree = env.parse(source, name)
+        for node in tree.find_all(nodes.TemplateData):
+            node.data = _mark_lines(node.data, node.lineno)
+        traced = _generate(env.from_string(tree), dict(variables), name)
+    except Exception:  # noqa: BLE001 - marks pushed it over a budget, or anything else: use the fallback
+        return None
+    if _TRACE.sub("", traced) != rendered:
+        return None
+    lines: list[int] = []
+    last = 1
+    for text in traced.split("\n"):
+        first = _TRACE.search(text)
+        if first is not None:
+            lines.append(int(first.group(1)))
+            last = int(_TRACE.findall(text)[-1])
+        else:
+            lines.append(last)  # a line made by an expression alone: where the text before it was
+    return lines
+
+
+class _Traced:
+    """Exact map from a traced rendering."""
+
+    def __init__(self, lines: list[int]) -> None:
+        self._lines = lines
+
+    def __call__(self, rendered_line: int) -> tuple[int, bool]:
+        index = min(max(rendered_line - 1, 0), len(self._lines) - 1)
+        return self._lines[index], True
+
+
+def line_map(source: str, rendered: str, name: str, variables: Mapping[str, Any]) -> Callable[[int], tuple[int, bool]]:
+    """Rendered line -> (source line, exact) for ``source`` rendered to ``rendered``."""
+    simple = LineMap(source, rendered)
+    if simple.exact:
+        return simple
+    traced = _traced(source, name, variables, rendered)
+    return _Traced(traced) if traced else simple
 
 
 _EXPR = re.compile(r"{{.*?}}|{#.*?#}")

@@ -16,8 +16,8 @@ Findings carry a field path (``("sans", 3)``); the loader turns paths into file:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.spec.certfiles import check_certificate_files
@@ -139,7 +139,13 @@ class RepoEntry:
     """A spec with where it was written, for rules that compare specs."""
 
     spec: AnySpec
-    where: str  # "file:line", quoted in messages about the other spec
+    where: str  # "file:line" of the spec, quoted in messages about the other spec
+    fields: Mapping[str, str] = field(default_factory=dict)
+    """"file:line" of single fields (``name``, ``common_name``) when known, for those messages."""
+
+    def at(self, name: str) -> str:
+        """The spec's name and where ``name`` is written: ``www (specs/www.yaml:4)``."""
+        return f"{self.spec.name} ({self.fields.get(name, self.where)})"
 
 
 def check_repo(entries: Sequence[RepoEntry]) -> list[tuple[int, Finding]]:
@@ -149,7 +155,8 @@ def check_repo(entries: Sequence[RepoEntry]) -> list[tuple[int, Finding]]:
     for i, entry in enumerate(entries):
         if entry.spec.name in by_name:
             first = entries[by_name[entry.spec.name]]
-            found.append((i, Finding(("name",), f"{entry.spec.name!r} is already used by {first.where}")))
+            found.append((i, Finding(("name",), f"{entry.spec.name!r} is already used by "
+                                     f"{first.fields.get('name', first.where)}")))
         else:
             by_name[entry.spec.name] = i
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -161,7 +168,7 @@ def check_repo(entries: Sequence[RepoEntry]) -> list[tuple[int, Finding]]:
             continue
         for i in members:
             if not entries[i].spec.allow_duplicate_common_name:
-                others = ", ".join(entries[j].where for j in members if j != i)
+                others = ", ".join(entries[j].at("common_name") for j in members if j != i)
                 found.append((i, Finding(("common_name",), f"{cn!r} is also the common name of {others} on contract "
                                          f"{contract}; set allow_duplicate_common_name: true on each to allow it")))
     return found

@@ -91,7 +91,7 @@ def test_json_format() -> None:
     data = json.loads(result.output)
     assert data["valid"] is False and data["files"] == 1
     assert data["issues"][0] == {"severity": "error", "file": "malformed/bad-email.yaml", "line": 7,
-                                 "field": "admin_contact.email",
+                                 "column": None, "field": "admin_contact.email",
                                  "message": "'ada.example.com' is not a valid email address "
                                             "(An email address must have an @-sign)"}
 

@@ -117,6 +117,7 @@ def test_discovery_yaml_yml_nested_and_hidden(repo: Path) -> None:
 
 
 def test_missing_specs_dir_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "reconcile.yaml").write_text("parallelism: 2\n")
     assert [str(i) for i in check_specs(load_config(cwd=tmp_path)).issues] == [
         "specs: no such specs directory (specs_dir)"]
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.spec.templating import LineMap, TemplateProblem, render
+from reconciler.spec.templating import LineMap, TemplateProblem, line_map, render
 
 
 def test_renders_variables_and_keeps_trailing_newline() -> None:
@@ -41,3 +41,54 @@ def test_line_map_aligns_around_loops() -> None:
     assert mapped["a: 1"] == (1, True) and mapped["c: 3"] == (6, True) and mapped["d: 4"] == (7, True)
     assert mapped["  - p"] == (4, True)  # the loop body, exactly
     assert mapped["  - r"] == (4, False)  # later iterations: the body line, approximately
+
+
+LOOP = """\
+{% for r in regions %}
+- name: www-{{ r }}
+  type: dv
+  sans: ["{{ r }}.example.com"]
+{%- if r == "us" %}
+  sni_only: true
+{%- endif %}
+  geo: core
+{% endfor %}
+- name: other
+  type: dv
+"""
+
+
+def test_every_iteration_of_a_loop_maps_to_the_body_line_that_made_it() -> None:
+    variables = {"regions": ["eu", "us", "ap"]}
+    rendered = render(LOOP, "f.yaml", variables)
+    mapper = line_map(LOOP, rendered, "f.yaml", variables)
+    mapped = [(text, *mapper(i + 1)) for i, text in enumerate(rendered.splitlines())]
+    body = [("- name: www-{r}", 2, True), ("  type: dv", 3, True), ('  sans: ["{r}.example.com"]', 4, True)]
+    tail = [("  geo: core", 8, True), ("", 9, True)]  # the empty line is what {% endfor %} leaves
+    expected = [("", 1, True)]
+    for r in variables["regions"]:
+        expected += [(t.format(r=r), n, e) for t, n, e in body]
+        expected += [("  sni_only: true", 6, True)] if r == "us" else []
+        expected += [(t.format(r=r), n, e) for t, n, e in tail]
+    expected += [("- name: other", 10, True), ("  type: dv", 11, True)]
+    assert mapped == expected
+
+
+def test_a_template_the_marks_would_change_falls_back_to_alignment() -> None:
+    source = "{% set x %}\nab\n{% endset %}\nlen: {{ x | length }}\n{% for i in [1, 2] %}\n- {{ i }}\n{% endfor %}\n"
+    rendered = render(source, "f.yaml", {})
+    assert "len: 4" in rendered
+    mapper = line_map(source, rendered, "f.yaml", {})
+    assert isinstance(mapper, LineMap)  # the traced rendering would measure the marks too
+
+
+@pytest.mark.parametrize("source,line,column,fragment", [
+    ("name: x\ncommon_name: {{ foo ! }}\n", 2, 21, "unexpected char '!'"),
+    ("a: 1\nb: 2\nc: {{ 'x }}\n", 3, 7, "unexpected char \"'\""),
+    ("name: x\ncommon_name: {{ foo bar }}\n", 2, 21, "got 'bar'"),
+])
+def test_syntax_errors_give_line_and_column_not_an_offset(source: str, line: int, column: int, fragment: str) -> None:
+    with pytest.raises(TemplateProblem) as info:
+        render(source, "f.yaml", {})
+    assert (info.value.line, info.value.column) == (line, column)
+    assert fragment in info.value.message and " at " not in info.value.message
