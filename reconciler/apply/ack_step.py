@@ -38,7 +38,7 @@ async def acknowledge_warnings(ctx: WorkflowContext, enrollment_id: int, change_
         setting = f"acknowledge_{which.replace('-', '_')}_warnings"
         raise ctx.wait(
             f"waiting for acknowledgement of {which} warnings",
-            [f"{w.code or 'UNRECOGNISED'}: {w.text}" for w in decision.blocking]
+            [str(w) for w in decision.blocking]
             + [f"allow them with {setting}: true or auto_approve_warnings: [CODE, ...] in the spec"])
     ctx.step(f"acknowledge {which} warnings", ", ".join(w.code or "?" for w in decision.warnings))
     try:

@@ -40,6 +40,11 @@ class CpsWarning:
     text: str
     code: str | None
 
+    def __str__(self) -> str:
+        """``CODE: text``, without saying the code twice when the text starts with it."""
+        code = self.code or "UNRECOGNISED"
+        return self.text if code in self.text else f"{code}: {self.text}"
+
 
 def parse_warnings(text: str | None) -> list[CpsWarning]:
     """Split a ``warnings.v1`` text into warnings; headers and PEM blocks are not warnings."""

@@ -228,7 +228,7 @@ class _Planner:
                             "wait for the change to finish, or pass --cancel-pending to cancel it")
                 return
             cancels = change.change_id
-        steps = workflow.update_steps(d, kind, cls == "metadata", cancels)
+        steps = workflow.update_steps(d, kind, cls == "metadata", cancels, changes)
         self.actions.append(action.model_copy(update={"steps": steps, "cancels_change": cancels}))
 
     def _pending(self, d: Desired, eid: int, change: ObservedChange, entry: StateEntry | None,

@@ -7,8 +7,10 @@ the live ``allowedInput`` itself, so a step list is a promise of scope, not a sc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from reconciler.plan.inputs import Desired, ObservedChange, Policy
-from reconciler.plan.model import PendingInfo, WaitsOn
+from reconciler.plan.model import FieldChange, PendingInfo, WaitsOn
 from reconciler.state.model import StateEntry
 
 LETS_ENCRYPT = "lets-encrypt-challenges"
@@ -18,6 +20,9 @@ POST_WARNINGS = "post-verification-warnings-acknowledgement"
 CHANGE_MANAGEMENT = "change-management"
 
 _DEPLOY_STATUSES = ("deploy", "wait-deploy")
+
+SANS_REMOVED = "SANS_REMOVED_REQUIRE_ACKNOWLEDGEMENT"
+"""The pre-verification warning CPS raises on a change that removes names (CPS-API.md 4)."""
 
 
 def can_answer(input_type: str, policy: Policy) -> bool:
@@ -153,7 +158,31 @@ def create_steps(desired: Desired) -> tuple[str, ...]:
     return ("create enrollment", *certificate_steps(desired))
 
 
-def update_steps(desired: Desired, kind: str, metadata_only: bool, cancels: int | None) -> tuple[str, ...]:
+def removed_sans(changes: Sequence[FieldChange]) -> list[str]:
+    """Names in CPS's ``sans`` that the spec no longer has."""
+    for change in changes:
+        if change.path == "sans" and isinstance(change.old, list):
+            kept = set(change.new) if isinstance(change.new, list) else set()
+            return [name for name in change.old if name not in kept]
+    return []
+
+
+def sans_removed_step(policy: Policy, removed: Sequence[str]) -> str:
+    """What removing ``removed`` will ask for, and whether the spec's policy gives it."""
+    names = ", ".join(removed)
+    if policy.acknowledge_pre_verification_warnings:
+        allowed = "acknowledge_pre_verification_warnings: true"
+    elif SANS_REMOVED in {c.upper() for c in policy.auto_approve_warnings}:
+        allowed = f"{SANS_REMOVED} is in auto_approve_warnings"
+    else:
+        return (f"wait for a person to acknowledge the pre-verification warning {SANS_REMOVED} (removing "
+                f"{names}): the spec does not allow it; add {SANS_REMOVED} to auto_approve_warnings or set "
+                "acknowledge_pre_verification_warnings: true to let apply do it")
+    return f"acknowledge the pre-verification warning {SANS_REMOVED} (removing {names}; allowed: {allowed})"
+
+
+def update_steps(desired: Desired, kind: str, metadata_only: bool, cancels: int | None,
+                 changes: Sequence[FieldChange] = ()) -> tuple[str, ...]:
     steps = [f"cancel pending change {cancels}"] if cancels is not None else []
     if metadata_only:
         return (*steps, "update enrollment (contacts/organisation only: no new certificate, no deployment)")
@@ -161,4 +190,6 @@ def update_steps(desired: Desired, kind: str, metadata_only: bool, cancels: int 
         tail = ["wait for deployment"] if desired.policy.wait_for_deployment else []
         return (*steps, "update enrollment (network settings: current certificate redeployed, no new one)",
                 *tail)
-    return (*steps, "update enrollment (new certificate)", *certificate_steps(desired))
+    removed = removed_sans(changes)
+    warning = [sans_removed_step(desired.policy, removed)] if removed else []
+    return (*steps, "update enrollment (new certificate)", *warning, *certificate_steps(desired))

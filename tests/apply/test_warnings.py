@@ -33,3 +33,18 @@ def test_decision() -> None:
     assert both.acknowledge and not both.blocking
     unknown = decide("Something odd happened.", acknowledge_all=False, auto_approve=["ANY"])
     assert not unknown.acknowledge and unknown.blocking[0].code is None
+
+
+def test_a_warning_shows_its_code_once() -> None:
+    explicit, bracketed, prose, keyed, unknown = parse_warnings(
+        "SANS_REMOVED_REQUIRE_ACKNOWLEDGEMENT: SANs removed: a.example.com\n"
+        "[OVERLAPPING_TRAFFIC_CLASS] traffic class\n"
+        "SANs removed from the certificate require acknowledgement: b.example.com.\n"
+        "RSA: The end-entity certificate is included in the trust chain.\n"
+        "Something odd happened.\n")
+    assert str(explicit) == "SANS_REMOVED_REQUIRE_ACKNOWLEDGEMENT: SANs removed: a.example.com"
+    assert str(bracketed) == "[OVERLAPPING_TRAFFIC_CLASS] traffic class"
+    assert str(prose) == ("SANS_REMOVED_REQUIRE_ACKNOWLEDGEMENT: SANs removed from the certificate require "
+                          "acknowledgement: b.example.com.")
+    assert str(keyed) == "END_ENTITY_CERT_IN_TRUST_CHAIN: RSA: The end-entity certificate is included in the trust chain."
+    assert str(unknown) == "UNRECOGNISED: Something odd happened."
