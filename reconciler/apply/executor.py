@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anyio
@@ -46,6 +46,18 @@ AnySpec = DvEnrollmentSpec | ThirdPartyEnrollmentSpec
 SAME_CN_MAX_AGE = 60.0
 """Seconds after the plan's refresh during which its same-CN enrollments stand for a list."""
 _THROTTLED = re.compile(r"throttl|every \d+ (second|minute)|retry in", re.IGNORECASE)
+_WINDOW = re.compile(r"every (\d+) (second|minute)", re.IGNORECASE)
+
+
+def throttle_detail(exc: Conflict, delay: float) -> str:
+    """Why a create waits (CPS takes one new enrollment per contract every 5 minutes; CPS-API.md
+    section 2) and when apply tries again, so that a normal multi-create run does not alarm."""
+    window = _WINDOW.search(f"{exc.problem.title} {exc.problem.detail}")
+    seconds = int(window.group(1)) * (60 if window.group(2).lower() == "minute" else 1) if window else 300
+    every = f"{seconds // 60} minutes" if seconds % 60 == 0 else f"{seconds} seconds"
+    at = (datetime.now() + timedelta(seconds=delay)).strftime("%H:%M:%S")
+    return (f"CPS creates one enrollment per contract every {every}; normal when several are created; "
+            f"next try in {delay:g} s, at {at}")
 
 
 @dataclass(frozen=True)
@@ -297,7 +309,7 @@ class Executor:
                 if not _THROTTLED.search(f"{exc.problem.title} {exc.problem.detail}") \
                         or self.clock() + delay > self.deadline:
                     raise
-                self._step(name, "create throttled by CPS", "retrying")
+                self._step(name, "create throttled by CPS", throttle_detail(exc, delay))
                 looked_up = None  # after the wait, look again
                 await self.options.poll.sleep(delay)
                 delay = self.options.poll.next(delay)
