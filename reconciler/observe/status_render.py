@@ -1,10 +1,12 @@
-"""Status rows as text (aligned columns), markdown (a table for PRs and issues) or json."""
+"""Status rows as text (aligned columns), markdown (a table for PRs and issues) or json. A punycode
+common name is shown with its Unicode form beside it, except in json."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
 
+from reconciler.idn import with_unicode
 from reconciler.observe.status import StatusRow
 
 FORMATS = ("text", "json", "markdown")
@@ -19,7 +21,7 @@ def _days(days: int | None, threshold: int, mark: Callable[[str], str]) -> str:
 
 
 def _cells(row: StatusRow, threshold: int, mark: Callable[[str], str]) -> list[str]:
-    return [row.name, str(row.enrollment_id or "-"), row.type or "-", row.common_name or "-",
+    return [row.name, str(row.enrollment_id or "-"), row.type or "-", with_unicode(row.common_name or "-"),
             "-" if row.san_count is None else str(row.san_count), row.pending or "-", row.waiting_for or "-",
             _days(row.staging_days, threshold, mark), _days(row.production_days, threshold, mark), row.drift]
 

@@ -3,7 +3,8 @@
 Every rendering reads only :meth:`Plan.to_data`, so what a reviewer sees is exactly what a saved
 plan holds. Text and markdown come from jinja2 templates in ``templates/``; markdown escapes
 ``|``, ``<``, ``>``, ``&`` and backticks in every value so a hostile value cannot break the table
-or inject HTML into a pull-request page.
+or inject HTML into a pull-request page. Host names in punycode are shown with their Unicode
+form beside them (``reconciler.idn``); JSON keeps them as they are.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Literal
 
 import jinja2
 
+from reconciler.idn import with_unicode
 from reconciler.plan.model import Plan
 
 Format = Literal["text", "markdown", "json"]
@@ -70,4 +72,5 @@ def render(plan: Plan, fmt: Format = "text", *, color: bool = False) -> str:
         return render_json(plan)
     template = "plan.txt.j2" if fmt == "text" else "plan.md.j2"
     data = plan.to_data()
-    return _environment(color and fmt == "text").get_template(template).render(plan=data)
+    # For people: punycode host names get their Unicode form beside them (JSON keeps A-labels).
+    return with_unicode(_environment(color and fmt == "text").get_template(template).render(plan=data))
