@@ -1,17 +1,23 @@
 """The host names an X.509 certificate or CSR carries, and a certificate's fingerprint: one reading
 for every room that checks them (the sandbox verifying an upload, validate checking certificate
-files, apply checking before upload and after deployment, and recording what it uploaded)."""
+files, apply checking before upload and after deployment, and recording what it uploaded), and
+whether a certificate was signed from a CSR (their public keys)."""
 
 from __future__ import annotations
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 
 
 def fingerprint(cert: x509.Certificate) -> str:
     """SHA-256 over the DER encoding, lower-case hex without separators (what state records for an
     uploaded certificate)."""
     return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def public_key_der(item: x509.Certificate | x509.CertificateSigningRequest) -> bytes:
+    """The SubjectPublicKeyInfo (DER): the same for a certificate and the CSR it was signed from."""
+    return item.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def dns_sans(item: x509.Certificate | x509.CertificateSigningRequest) -> list[str]:

@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from reconciler.apply.shell import run_shell
 from reconciler.errors import CertificateMismatch, PublisherError
-from reconciler.x509names import dns_sans, fingerprint
+from reconciler.x509names import dns_sans, fingerprint, public_key_der
 
 KEY_ALGORITHMS = ("rsa", "ecdsa")
 
@@ -55,11 +55,6 @@ def _cert_names(cert: x509.Certificate) -> set[str]:
         # Only a certificate without SANs falls back to its CN, as TLS clients do.
         return {str(a.value).lower() for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)}
     return set(dns_sans(cert))
-
-
-def _spki(key: object) -> bytes:
-    assert isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey)
-    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def _load_pems(path: Path, what: str, enrollment: str) -> list[x509.Certificate]:
@@ -101,7 +96,7 @@ def check_certificate(*, enrollment: str, key_algorithm: str, csr_pem: str, cert
     if not isinstance(public_key, expected_type):
         raise refuse(cert_file, f"holds a {type(public_key).__name__.replace('PublicKey', '')} key, "
                                 f"but this is the {key_algorithm.upper()} slot")
-    if _spki(public_key) != _spki(csr.public_key()):
+    if public_key_der(leaf) != public_key_der(csr):
         raise refuse(cert_file, f"public key does not match the {key_algorithm.upper()} CSR CPS issued "
                                 "(signed from another CSR?)")
     missing = [n for n in csr_names(csr) if n not in _cert_names(leaf)]
@@ -140,8 +135,8 @@ def certificate_matches_csr(cert_file: Path, csr_pem: str) -> bool:
     try:
         certs = x509.load_pem_x509_certificates(cert_file.read_bytes())
         csr = x509.load_pem_x509_csr(csr_pem.encode())
-        return bool(certs) and _spki(certs[0].public_key()) == _spki(csr.public_key())
-    except (OSError, ValueError, AssertionError):
+        return bool(certs) and public_key_der(certs[0]) == public_key_der(csr)
+    except (OSError, ValueError):
         return False
 
 

@@ -34,8 +34,13 @@ def csr_dir(state_dir: Path) -> Path:
     return state_dir / "csr"
 
 
+def csr_file_name(name: str, key_algorithm: str) -> str:
+    """``www.rsa.csr.pem``: the file name of a spec's CSR for one key slot (here or in ``csr --out``)."""
+    return f"{name}.{key_algorithm}.csr.pem"
+
+
 def csr_path(state_dir: Path, name: str, key_algorithm: str) -> Path:
-    return csr_dir(state_dir) / f"{name}.{key_algorithm}.csr.pem"
+    return csr_dir(state_dir) / csr_file_name(name, key_algorithm)
 
 
 def files_of(state_dir: Path, name: str) -> list[Path]:

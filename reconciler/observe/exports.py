@@ -15,7 +15,7 @@ from reconciler.apply.dv_step import challenge_records
 from reconciler.apply.propagation import CheckReport
 from reconciler.apply.publishers.base import DNS_01, ChallengeRecord
 from reconciler.apply.publishers.ledger import ChallengeLedger
-from reconciler.apply.workfiles import challenges_dir
+from reconciler.apply.workfiles import challenges_dir, csr_file_name
 from reconciler.cps.client import CpsClient
 from reconciler.errors import NotFound, ReconcileError
 from reconciler.state.model import StateEntry
@@ -122,7 +122,7 @@ async def export_csrs(client: CpsClient, name: str, entry: StateEntry, out_dir: 
     written: list[Path] = []
     for csr in csrs.csrs:
         algorithm = (csr.key_algorithm or "rsa").lower()
-        path = out_dir / f"{name}.{algorithm}.csr.pem"
+        path = out_dir / csr_file_name(name, algorithm)
         text = csr.csr if csr.csr.endswith("\n") else csr.csr + "\n"
         path.write_text(text, encoding="utf-8")
         written.append(path)

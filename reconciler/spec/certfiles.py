@@ -8,8 +8,12 @@ A certificate that no longer covers the spec's names is waiting for a new one in
 Paths must stay inside the repository root, symlinks included (see README "Writing specs").
 Files are refused, as errors, when they are not regular files, larger than ``MAX_PEM_BYTES``,
 hold a private key or a CSR instead of a certificate, do not parse, hold the wrong key type or an
-RSA key under ``MIN_RSA_BITS``, have expired, or do not chain. An expired certificate that state
-records as uploaded is only a warning: nothing will be sent from it.
+RSA key under ``MIN_RSA_BITS``, have expired, or do not chain; when the trust chain holds the
+certificate itself (a self-signed certificate given as its own chain); and when the certificate's
+public key is not that of the CSR CPS issued for its slot (``state/csr/<name>.<rsa|ecdsa>.csr.pem``,
+written by apply and ``reconcile csr``), checked for each slot as soon as its file exists. An
+expired certificate that state records as uploaded is only a warning, as is one that fits an
+earlier CSR: nothing will be sent from it. A self-signed certificate is a warning.
 """
 
 from __future__ import annotations
@@ -22,15 +26,30 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
+from reconciler.apply.workfiles import csr_path
 from reconciler.spec.findings import NOTICE_WAITING, Finding
 from reconciler.spec.models import CertificateFiles, ThirdPartyEnrollmentSpec
 from reconciler.spec.yamlsource import shorten
-from reconciler.x509names import dns_sans, fingerprint
+from reconciler.x509names import dns_sans, fingerprint, public_key_der
 
 __all__ = ["MAX_PEM_BYTES", "MIN_RSA_BITS", "check_certificate_files", "resolve_inside"]
 
 MAX_PEM_BYTES = 256 * 1024  # a leaf is ~2 KiB and a chain a few more
 MIN_RSA_BITS = 2048  # CPS generates 2048-bit RSA CSRs; shorter keys are refused by CAs and browsers
+
+
+def _issued_csr(state_dir: Path | None, name: str, key: str) -> tuple[Path, x509.CertificateSigningRequest] | None:
+    if state_dir is None:
+        return None
+    path = csr_path(state_dir, name, key)
+    try:
+        return path, x509.load_pem_x509_csr(path.read_bytes())
+    except (OSError, ValueError):  # none yet, or not readable: apply writes it again from CPS
+        return None
+
+
+def _self_signed(cert: x509.Certificate) -> bool:
+    return cert.issuer == cert.subject and _issued_by(cert, cert) is None
 
 
 def resolve_inside(root: Path, value: str) -> Path:
@@ -100,12 +119,19 @@ def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> str | None:
     return None
 
 
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _names_of(cert: x509.Certificate) -> set[str]:
     return set(dns_sans(cert))
 
 
 def _check_pair(spec: ThirdPartyEnrollmentSpec, key: str, files: CertificateFiles, root: Path,
-                uploaded: Collection[str]) -> list[Finding]:
+                uploaded: Collection[str], state_dir: Path | None) -> list[Finding]:
     base: tuple[str, ...] = ("certificates", key)
     paths: dict[str, Path] = {}
     errors: list[Finding] = []
@@ -146,11 +172,26 @@ def _check_pair(spec: ThirdPartyEnrollmentSpec, key: str, files: CertificateFile
     # stale file must not stop the plan of every other enrollment.
     uploaded_before = fingerprint(leaf) in uploaded
     expired_severity = "warning" if uploaded_before else "error"
+    issued = _issued_csr(state_dir, spec.name, key)
+    if issued is not None and public_key_der(issued[1]) != public_key_der(leaf):
+        csr_shown = _shown(issued[0], root)
+        if not uploaded_before:
+            return [Finding((*base, "certificate"), f"{files.certificate}: its public key is not the one in the "
+                            f"{key.upper()} CSR CPS issued ({csr_shown}): it was signed from another CSR; have "
+                            f"{csr_shown} signed and put that certificate here (`reconcile csr {spec.name}` "
+                            "fetches the current CSRs if CPS issued newer ones)")]
+        found.append(Finding((*base, "certificate"), f"{NOTICE_WAITING}: {files.certificate} is the certificate "
+                             f"uploaded before; CPS issued a new {key.upper()} CSR ({csr_shown}) to sign", "info"))
     if "trust_chain" in paths and "trust_chain" not in absent:
         try:
             chain = _load(paths["trust_chain"])
         except (ValueError, OSError) as exc:
             return [Finding((*base, "trust_chain"), f"{files.trust_chain}: {exc}")]
+        if any(fingerprint(c) == fingerprint(leaf) for c in chain):
+            what = "the certificate itself, which is self-signed" if _self_signed(leaf) else "the certificate itself"
+            return [Finding((*base, "trust_chain"), f"{files.trust_chain} holds {what}: a trust chain holds the "
+                            "certificates of the CA that signed it (intermediates), never the leaf; apply "
+                            "would refuse to upload it")]
         for child, parent in zip([leaf, *chain], chain, strict=False):
             why = _issued_by(child, parent)
             if why is not None:
@@ -174,6 +215,9 @@ def _check_pair(spec: ThirdPartyEnrollmentSpec, key: str, files: CertificateFile
         else:
             found.append(Finding((*base, "certificate"), f"{expired}; put a current certificate here (or remove "
                                  "the file to wait for a new one)"))
+    if _self_signed(leaf) and not any(f.severity == "error" for f in found):
+        found.append(Finding((*base, "certificate"), f"{files.certificate} is self-signed: browsers will not "
+                             "trust it; have a CA sign the CSR", "warning"))
     if "trust_chain" in absent and not found:  # the certificate is sound; its chain is still to come
         return [Finding((*base, "trust_chain"), f"{NOTICE_WAITING}: {files.trust_chain} does not exist yet "
                         "(it appears once the CSR is signed)", "info")]
@@ -184,13 +228,14 @@ def _check_pair(spec: ThirdPartyEnrollmentSpec, key: str, files: CertificateFile
     return found
 
 
-def check_certificate_files(spec: ThirdPartyEnrollmentSpec, root: Path,
-                            uploaded: Collection[str] = ()) -> list[Finding]:
+def check_certificate_files(spec: ThirdPartyEnrollmentSpec, root: Path, uploaded: Collection[str] = (),
+                            state_dir: Path | None = None) -> list[Finding]:
     """Findings for every configured key type's certificate files. ``uploaded``: SHA-256
-    fingerprints (hex of the DER) of the certificates state records as uploaded for this spec."""
+    fingerprints (hex of the DER) of the certificates state records as uploaded for this spec;
+    ``state_dir``: the state file's directory, whose ``csr/`` holds the CSRs CPS issued."""
     found: list[Finding] = []
     for key in ("rsa", "ecdsa"):
         files = getattr(spec.certificates, key)
         if files is not None:
-            found.extend(_check_pair(spec, key, files, root, uploaded))
+            found.extend(_check_pair(spec, key, files, root, uploaded, state_dir))
     return found

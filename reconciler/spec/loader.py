@@ -322,7 +322,8 @@ def check_specs(config: Config, paths: list[Path] | None = None, uploaded: Uploa
     results: list[LoadedSpec] = []
     invalid: set[int] = set()
     for index, loaded in enumerate(built):
-        findings = check_spec(loaded.spec, config.root, (uploaded or {}).get(loaded.spec.name, ()))
+        findings = check_spec(loaded.spec, config.root, (uploaded or {}).get(loaded.spec.name, ()),
+                              config.state_path.parent)
         issues.extend(_located(f, loaded) for f in findings)
         if any(f.severity == "error" for f in findings):
             invalid.add(index)

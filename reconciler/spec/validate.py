@@ -103,7 +103,8 @@ def _validation(spec: DvEnrollmentSpec) -> list[Finding]:
     return found
 
 
-def _third_party(spec: ThirdPartyEnrollmentSpec, root: Path, uploaded: Collection[str]) -> list[Finding]:
+def _third_party(spec: ThirdPartyEnrollmentSpec, root: Path, uploaded: Collection[str],
+                 state_dir: Path | None) -> list[Finding]:
     found: list[Finding] = []
     if spec.csr.preferred_trust_chain is not None:
         found.append(Finding(("csr", "preferred_trust_chain"), "only DV enrollments choose a trust chain"))
@@ -114,13 +115,14 @@ def _third_party(spec: ThirdPartyEnrollmentSpec, root: Path, uploaded: Collectio
                              "dual_stack is true (the default), so an ECDSA certificate is needed too"))
     if not spec.dual_stack and spec.certificates.ecdsa is not None:
         found.append(Finding(("certificates", "ecdsa"), "set dual_stack: true to use an ECDSA certificate"))
-    found.extend(check_certificate_files(spec, root, uploaded))
+    found.extend(check_certificate_files(spec, root, uploaded, state_dir))
     return found
 
 
-def check_spec(spec: AnySpec, root: Path, uploaded: Collection[str] = ()) -> list[Finding]:
+def check_spec(spec: AnySpec, root: Path, uploaded: Collection[str] = (), state_dir: Path | None = None) -> list[Finding]:
     """Every per-spec rule; ``root`` is the repository root for certificate paths, ``uploaded``
-    the fingerprints of certificates state records as uploaded for this spec."""
+    the fingerprints of certificates state records as uploaded for this spec, ``state_dir`` the
+    state file's directory (the CSRs CPS issued are under its ``csr/``)."""
     found = _names(spec) + _network(spec)
     if spec.contract_id is None:
         found.append(Finding(("contract_id",), "required: set it here, or default_contract in reconcile.yaml"))
@@ -130,7 +132,7 @@ def check_spec(spec: AnySpec, root: Path, uploaded: Collection[str] = ()) -> lis
     if isinstance(spec, DvEnrollmentSpec):
         found.extend(_validation(spec))
     else:
-        found.extend(_third_party(spec, root, uploaded))
+        found.extend(_third_party(spec, root, uploaded, state_dir))
     return found
 
 

@@ -132,3 +132,76 @@ def test_resolve_inside(tmp_path: Path) -> None:
                      ("..\\x.pem", "'..'")]:
         with pytest.raises(ValueError, match=why):
             resolve_inside(tmp_path, bad)
+
+
+def _self_signed(pki: Any, names: list[str]) -> Any:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(65537, 2048)
+    return pki._cert(names[0], key.public_key(), names[0], key, ca=False, names=names)
+
+
+def test_a_self_signed_leaf_given_as_its_own_trust_chain_is_an_error(tmp_path: Path, pki: Any,
+                                                                      make_spec: Any) -> None:
+    leaf = _self_signed(pki, NAMES)
+    _write(tmp_path, "rsa", pki.pem(leaf), pki.pem(leaf))
+    [(path, severity, message)] = _messages(_spec(make_spec, rsa=1), tmp_path)
+    assert (path, severity) == ("certificates.rsa.trust_chain", "error")
+    assert "certs/rsa-chain.pem holds the certificate itself, which is self-signed" in message
+    # on its own (no chain file yet) a self-signed leaf is a warning: nothing trusts it
+    (tmp_path / "certs" / "rsa-chain.pem").unlink()
+    assert ("certificates.rsa.certificate", "warning") in [m[:2] for m in _messages(_spec(make_spec, rsa=1), tmp_path)]
+
+
+def test_the_trust_chain_holding_a_ca_signed_leaf_is_an_error_too(tmp_path: Path, pki: Any, make_spec: Any) -> None:
+    leaf = pki.leaf(NAMES)
+    _write(tmp_path, "rsa", pki.pem(leaf), pki.pem(leaf, pki.intermediate))
+    [(path, severity, message)] = _messages(_spec(make_spec, rsa=1), tmp_path)
+    assert (path, severity) == ("certificates.rsa.trust_chain", "error") and "holds the certificate itself" in message
+
+
+class _Signed:
+    """A key, a CSR from it, and a certificate for it signed by the test intermediate."""
+
+    def __init__(self, pki: Any, key_type: str = "rsa") -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+        from cryptography.hazmat.primitives.serialization import Encoding
+        from cryptography.x509.oid import NameOID
+
+        key = rsa.generate_private_key(65537, 2048) if key_type == "rsa" else ec.generate_private_key(ec.SECP256R1())
+        csr = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, NAMES[0])]))
+               .sign(key, hashes.SHA256()))
+        self.csr_pem = csr.public_bytes(Encoding.PEM)
+        self.cert = pki._cert(NAMES[0], key.public_key(), "Test Intermediate", pki.int_key, ca=False, names=NAMES)
+
+
+def _issued(state_dir: Path, key: str, signed: _Signed) -> None:
+    (state_dir / "csr").mkdir(parents=True, exist_ok=True)
+    (state_dir / "csr" / f"shop.{key}.csr.pem").write_bytes(signed.csr_pem)
+
+
+def test_a_key_mismatch_is_an_error_as_soon_as_one_slots_file_exists(tmp_path: Path, pki: Any,
+                                                                       make_spec: Any) -> None:
+    state_dir = tmp_path / "state"
+    issued, other = _Signed(pki), _Signed(pki)
+    _issued(state_dir, "rsa", issued)
+    _issued(state_dir, "ecdsa", _Signed(pki, "ecdsa"))
+    spec = _spec(make_spec, rsa=1, ecdsa=1)  # dual stack: the ECDSA files are not there yet
+    _write(tmp_path, "rsa", pki.pem(other.cert), pki.pem(pki.intermediate, pki.root))
+    found = [(".".join(map(str, f.path)), f.severity, f.message)
+             for f in check_certificate_files(spec, tmp_path, (), state_dir)]
+    assert [f[:2] for f in found] == [("certificates.rsa.certificate", "error"),
+                                      ("certificates.ecdsa.certificate", "info")]
+    assert found[0][2].startswith("certs/rsa.pem: its public key is not the one in the RSA CSR CPS issued "
+                                  "(state/csr/shop.rsa.csr.pem): it was signed from another CSR")
+    # the certificate signed from the issued CSR passes
+    _write(tmp_path, "rsa", pki.pem(issued.cert), None)
+    assert [f.severity for f in check_certificate_files(spec, tmp_path, (), state_dir)] == ["info"]
+    # the one uploaded before, kept in the repository while CPS asks for a new signature: waiting, not wrong
+    _write(tmp_path, "rsa", pki.pem(other.cert), None)
+    [rsa, _] = check_certificate_files(spec, tmp_path, (fingerprint(other.cert),), state_dir)
+    assert rsa.severity == "info" and rsa.message.startswith("waiting for certificate: certs/rsa.pem is the "
+                                                             "certificate uploaded before")
