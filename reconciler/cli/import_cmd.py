@@ -1,4 +1,5 @@
-"""`reconcile import`: adopt existing enrollments as spec files bound in state (no change in CPS)."""
+"""`reconcile import`: adopt existing enrollments as spec files bound in state (no change in CPS),
+read from CPS (``--enrollment-id`` / ``--all``) or from a Terraform state (``--from-terraform``)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from pathlib import Path
 import click
 
 from reconciler.cli.context import GlobalOptions
+from reconciler.cli.import_terraform import import_terraform, report_migrated, report_state_rm
 from reconciler.cli.wiring import open_client
 from reconciler.config import Config, load_config
 from reconciler.cps.models import Enrollment
-from reconciler.observe.importer import bind, fetch, write_specs
+from reconciler.observe.importer import ImportResult, bind, fetch, write_specs
 from reconciler.state.gitmerge import write_gitignore
 from reconciler.state.layout import Layout
 from reconciler.state.store import StateStore
@@ -30,15 +32,41 @@ async def _fetch(opts: GlobalOptions, config: Config, contract: str, ids: list[i
               help="Directory for the spec files (default: the specs directory).")
 @click.option("--factor-defaults", is_flag=True,
               help="Move values all imported enrollments share into reconcile.yaml defaults (needs two or more).")
+@click.option("--from-terraform", "tfstate", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Migrate the akamai_cps_* resources of this terraform.tfstate or `terraform show -json` output.")
+@click.option("--force", is_flag=True,
+              help="With --from-terraform: where a spec name is taken, use NAME-<enrollment id> instead of refusing.")
 @click.pass_obj
 def import_(opts: GlobalOptions, contract: str | None, ids: tuple[int, ...], import_all: bool,
-            out: Path | None, factor_defaults: bool) -> None:
+            out: Path | None, factor_defaults: bool, tfstate: Path | None, force: bool) -> None:
     """Write one spec per existing enrollment and bind it in state; the next plan is empty.
 
     Names come from the common name (collisions get the enrollment id appended; no file is
     overwritten). Enrollments already in state, or already described by an unbound spec, are
     skipped. Nothing is changed in CPS.
+
+    \b
+    From Terraform (docs/migrate-from-terraform.md):
+      terraform show -json > tf.json      # or: terraform state pull > tf.json
+      reconcile import --from-terraform tf.json
+      reconcile plan --detailed-exitcode  # exit 0: nothing to change
+      terraform state rm ...              # the commands import printed
+    Each akamai_cps_dv_enrollment / akamai_cps_third_party_enrollment (root or module, count or
+    for_each) becomes a spec named after its address, with its dv_validation or
+    upload_certificate settings; uploaded PEMs are written to the certificate paths.
     """
+    if tfstate is not None:
+        if ids or import_all or contract:
+            raise click.UsageError("--from-terraform takes the enrollments and contracts from the Terraform state; "
+                                   "leave out --enrollment-id, --all and --contract")
+        done = import_terraform(opts, tfstate, out, force=force, factor_defaults=factor_defaults)
+        if done is not None:
+            report_migrated(done)
+            _report(done.result, "migrated")
+            report_state_rm(done)
+        return
+    if force:
+        raise click.UsageError("--force only applies to --from-terraform")
     if bool(ids) == import_all:
         raise click.UsageError("give --enrollment-id N (repeatable) or --all, not both")
     config = load_config(opts.config_path)
@@ -51,9 +79,13 @@ def import_(opts: GlobalOptions, contract: str | None, ids: tuple[int, ...], imp
         state = store.read()
         result = write_specs(enrollments, state, config, contract_id, out or config.specs_dir,
                              factor_defaults=factor_defaults)
-        store.write(bind(state, result.config, result.imported, contract_id))
+        store.write(bind(state, result.config, result.imported))
     for item in result.imported:
         click.echo(f"imported {item.common_name} (enrollment {item.enrollment_id}) as {item.name}: {item.file}")
+    _report(result, "imported")
+
+
+def _report(result: ImportResult, verb: str) -> None:
     for skip in result.skipped:
         click.echo(f"skipped enrollment {skip.enrollment_id} ({skip.common_name}): {skip.reason}", err=True)
     if result.factored:
@@ -61,8 +93,8 @@ def import_(opts: GlobalOptions, contract: str | None, ids: tuple[int, ...], imp
         click.echo(f"factored into {where}: {_summary(result.factored)}")
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
-    click.echo(f"{len(result.imported)} imported, {len(result.skipped)} skipped.")
-    _gitignore(config)
+    click.echo(f"{len(result.imported)} {verb}, {len(result.skipped)} skipped.")
+    _gitignore(result.config)
 
 
 def _gitignore(config: Config) -> None:

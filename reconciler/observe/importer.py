@@ -14,6 +14,9 @@ With ``factor_defaults`` the values every imported enrollment shares move into r
 ``defaults:`` (see ``factor``). Before anything is written, every new spec and the whole specs
 directory are loaded as they will be: each imported spec must load to exactly what CPS holds and
 every existing spec must load unchanged; otherwise nothing is written.
+
+``write_specs`` is the import from CPS; ``write_new`` is the writing half it shares with the
+import from Terraform (``tfimport``), which names and fills the specs itself.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ import os
 import re
 import tempfile
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from reconciler.config import CONFIG_FILE, Config, load_config
 from reconciler.cps.client import CpsClient
@@ -41,12 +46,28 @@ from reconciler.state.model import State, StateEntry
 
 @dataclass(frozen=True)
 class Imported:
-    """One adopted enrollment: its new spec name and file."""
+    """One adopted enrollment: its new spec name and file (and what state records with it)."""
 
     name: str
     enrollment_id: int
     common_name: str
     file: Path
+    contract_id: str
+    certificate_fingerprints: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NewSpec:
+    """A spec to write for an enrollment. ``header``: the comment that opens its file.
+    ``expect``: tool-only field values the file must load as (with reconcile.yaml defaults merged),
+    checked with the CPS values before anything is written."""
+
+    spec: AnySpec
+    enrollment_id: int
+    common_name: str
+    header: str
+    expect: Mapping[str, Any] = field(default_factory=dict)
+    certificate_fingerprints: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -99,7 +120,7 @@ async def fetch(client: CpsClient, contract_id: str, ids: list[int] | None) -> l
 
 
 @dataclass
-class _Repo:
+class Repository:
     """What the repository already holds that an import must not collide with."""
 
     specs: list[LoadedSpec]
@@ -107,7 +128,7 @@ class _Repo:
     taken: set[str]
 
     @classmethod
-    def read(cls, config: Config, state: State, out_dir: Path) -> _Repo:
+    def read(cls, config: Config, state: State, out_dir: Path) -> Repository:
         specs = load_specs(config).specs if config.specs_dir.is_dir() else []
         taken = set(state.entries) | {s.spec.name for s in specs}
         if out_dir.is_dir():
@@ -141,7 +162,7 @@ class _Repo:
 def write_specs(enrollments: list[Enrollment], state: State, config: Config, contract_id: str,
                 out_dir: Path, *, factor_defaults: bool = False) -> ImportResult:
     """Write one spec file per enrollment that may be imported (and reconcile.yaml when factoring)."""
-    repo = _Repo.read(config, state, out_dir)
+    repo = Repository.read(config, state, out_dir)
     skipped: list[Skipped] = []
     chosen: list[tuple[Enrollment, str, bool]] = []
     for enrollment in sorted({e.enrollment_id: e for e in enrollments}.values(), key=lambda e: e.enrollment_id):
@@ -152,26 +173,33 @@ def write_specs(enrollments: list[Enrollment], state: State, config: Config, con
         else:
             skipped.append(Skipped(enrollment.enrollment_id, cn, why))
     counts = Counter(cn for _, cn, _ in chosen)
-    specs: list[tuple[AnySpec, int, str]] = []
+    new: list[NewSpec] = []
     for enrollment, cn, duplicate in chosen:
         name = name_for(cn, enrollment.enrollment_id, repo.taken)
         repo.taken.add(name)
         # CPS allowed these duplicates; the specs must say so or validation refuses them.
         extra = {"allow_duplicate_common_name": True} if duplicate or counts[cn] > 1 else {}
         spec = wire_to_spec(enrollment, name=name, contract_id=contract_id, extra=extra)
-        specs.append((spec, enrollment.enrollment_id, cn))
-    docs = [(spec.type, spec_document(spec)) for spec, _, _ in specs]
+        new.append(NewSpec(spec, enrollment.enrollment_id, cn, f"# imported from CPS enrollment {enrollment.enrollment_id}\n"))
     result = ImportResult([], skipped, config)
+    write_new(new, repo, config, out_dir, result, factor_defaults=factor_defaults)
+    return result
+
+
+def write_new(new: list[NewSpec], repo: Repository, config: Config, out_dir: Path, result: ImportResult, *,
+              factor_defaults: bool = False) -> None:
+    """Write ``new`` (and reconcile.yaml when factoring) once all of it loads as it must; add to ``result``."""
+    docs = [(item.spec.type, spec_document(item.spec)) for item in new]
     factoring, new_text = Factoring(), None
-    if factor_defaults and len(specs) < 2:
+    if factor_defaults and len(new) < 2:
         result.notes.append("--factor-defaults: fewer than two enrollments to import, so nothing is shared; "
                             "values reconcile.yaml defaults already hold are still left out of the spec")
     elif factor_defaults:
         factoring, new_text = choose(docs, config, repo.specs, result.notes)
     new_config = with_factoring(config, factoring) if factoring else config
-    bodies = {spec.name: spec_body(doc, kind, new_config.defaults, new_config.default_contract,
-                                   factor=factor_defaults) for (spec, _, _), (kind, doc) in zip(specs, docs, strict=True)}
-    staged = _verify(config, new_text, {spec.name: spec for spec, _, _ in specs}, bodies, repo.specs)
+    bodies = {item.spec.name: spec_body(doc, kind, new_config.defaults, new_config.default_contract,
+                                        factor=factor_defaults) for item, (kind, doc) in zip(new, docs, strict=True)}
+    staged = _verify(config, new_text, {item.spec.name: item for item in new}, bodies, repo.specs)
     if staged is not None:  # reconcile.yaml first: a crash before the specs leaves a valid repository
         target = config.file or config.root / CONFIG_FILE
         os.replace(staged, target)
@@ -179,22 +207,33 @@ def write_specs(enrollments: list[Enrollment], state: State, config: Config, con
         result.factored = [dotted(p) for p in factoring.defaults] + (
             ["default_contract"] if factoring.default_contract else [])
     out_dir.mkdir(parents=True, exist_ok=True)
-    for spec, eid, cn in specs:
+    for item in new:
+        spec = item.spec
         path = out_dir / f"{spec.name}.yaml"
-        header = f"# imported from CPS enrollment {eid}\n"
+        header = item.header
         if factor_defaults:
             header += "# values shared with other enrollments come from reconcile.yaml defaults\n"
         with path.open("x", encoding="utf-8") as handle:  # never overwrite
             handle.write(header + yaml.safe_dump(bodies[spec.name], sort_keys=False, allow_unicode=True))
-        result.imported.append(Imported(name=spec.name, enrollment_id=eid, common_name=cn, file=path))
-    return result
+        result.imported.append(Imported(name=spec.name, enrollment_id=item.enrollment_id, common_name=item.common_name,
+                                        file=path, contract_id=spec.contract_id or "",
+                                        certificate_fingerprints=dict(item.certificate_fingerprints)))
 
 
 class ImportRefused(ReconcileError):
     """Importing would leave specs that do not load as CPS holds them; nothing was written."""
 
 
-def _verify(config: Config, new_text: str | None, specs: dict[str, AnySpec], bodies: dict[str, dict[str, Any]],
+def _loads_as(loaded: AnySpec, item: NewSpec) -> bool:
+    return cps_view(loaded) == cps_view(item.spec) and all(
+        _plain(getattr(loaded, key)) == value for key, value in item.expect.items())
+
+
+def _plain(value: Any) -> Any:
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+
+
+def _verify(config: Config, new_text: str | None, specs: dict[str, NewSpec], bodies: dict[str, dict[str, Any]],
             existing: list[LoadedSpec]) -> Path | None:
     """Load the new specs and the specs directory exactly as they will be, before writing any of them.
 
@@ -216,7 +255,7 @@ def _verify(config: Config, new_text: str | None, specs: dict[str, AnySpec], bod
                 files.append(path)
             paths = ([config.specs_dir] if config.specs_dir.is_dir() else []) + files
             loaded = {s.spec.name: s for s in load_specs(trial, paths).specs} if paths else {}
-        wrong = [name for name, spec in specs.items() if cps_view(loaded[name].spec) != cps_view(spec)]
+        wrong = [name for name, item in specs.items() if not _loads_as(loaded[name].spec, item)]
         wrong += [s.spec.name for s in existing if loaded[s.spec.name].spec_hash != s.spec_hash]
         if wrong:
             raise ImportRefused(f"import would change what these specs load as: {', '.join(sorted(wrong))}; "
@@ -228,13 +267,15 @@ def _verify(config: Config, new_text: str | None, specs: dict[str, AnySpec], bod
     return staged
 
 
-def bind(state: State, config: Config, imported: list[Imported], contract_id: str) -> State:
+def bind(state: State, config: Config, imported: list[Imported]) -> State:
     """State with each imported spec bound to its enrollment, hashed as loaded (defaults merged)."""
     if not imported:
         return state
-    loaded = {s.name: s for s in load_specs(config, [i.file for i in imported]).specs}
+    uploaded = {i.name: frozenset(i.certificate_fingerprints.values()) for i in imported}
+    loaded = {s.name: s for s in load_specs(config, [i.file for i in imported], uploaded=uploaded).specs}
     for item in imported:
         state = state.with_entry(item.name, StateEntry(
-            enrollment_id=item.enrollment_id, contract_id=contract_id, common_name=item.common_name,
-            spec_hash=loaded[item.name].spec_hash, prevent_destroy=loaded[item.name].spec.prevent_destroy))
+            enrollment_id=item.enrollment_id, contract_id=item.contract_id, common_name=item.common_name,
+            spec_hash=loaded[item.name].spec_hash, prevent_destroy=loaded[item.name].spec.prevent_destroy,
+            certificate_fingerprints=dict(item.certificate_fingerprints)))
     return state
