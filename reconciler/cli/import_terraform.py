@@ -69,7 +69,9 @@ def report_migrated(done: TfImportResult) -> None:
 def report_state_rm(done: TfImportResult) -> None:
     """The last step of the migration, for the user to run after reviewing the plan."""
     if done.state_rm:
-        click.echo("\nReview `reconcile plan` first (it should show no changes). Then make Terraform forget these "
-                   "resources (this changes nothing in CPS) and delete their blocks from your configuration:")
+        expect = ("it shows the differences above as drift, and nothing else" if any(r.differs for r in done.reports)
+                  else "it should show no changes")
+        click.echo(f"\nReview `reconcile plan` first ({expect}). Then make Terraform forget these resources (this "
+                   "changes nothing in CPS) and delete their blocks from your configuration:")
         for command in state_rm_commands(done.state_rm):
             click.echo(f"  {command}")

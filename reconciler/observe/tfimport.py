@@ -170,7 +170,9 @@ def _spec(tf: TfEnrollment, side: CpsSide, name: str, config: Config, extra: Map
     where = tf.resource.address
     tf_values = overlay(tf)
     try:
-        base = wire_to_spec(side.enrollment, name=name, contract_id=side.contract_id, extra=tf_values)
+        # Contacts and organization may be empty in CPS (an orgId enrollment); Terraform's fill them.
+        fill = {k: v for k, v in tf_values.items() if k in ("admin_contact", "tech_contact", "organization")}
+        base = wire_to_spec(side.enrollment, name=name, contract_id=side.contract_id, extra=fill)
         data = {k: v for k, v in base.model_dump(mode="json").items() if k in CPS_FIELDS}
         # Whole blocks replace CPS's (an argument Terraform left unset stays unset); the network
         # block merges key by key, as older providers do not model every key of it.
@@ -181,7 +183,7 @@ def _spec(tf: TfEnrollment, side: CpsSide, name: str, config: Config, extra: Map
         data.update({k: v for k, v in tools.items() if v != _inherited(tf.kind, k, config)})
         spec: AnySpec = SPEC_TYPES[tf.kind].model_validate(data)
     except SpecError as exc:
-        raise ImportRefused(f"{where}: CPS enrollment {tf.enrollment_id} cannot be a spec: {exc}") from None
+        raise ImportRefused(f"{where}: the enrollment as CPS holds it cannot be a spec: {exc}") from None
     except ValidationError as exc:
         reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False))
         raise ImportRefused(f"{where}: {reasons}") from None

@@ -194,3 +194,117 @@ def test_migrate_then_the_first_plan_is_empty_and_an_edit_plans_exactly_itself(
     secret_scan.add_path(repo)
     for name, text in (("import", result.output), ("plan", plan.output)):
         secret_scan.add_text(name, text)
+
+
+def _nothing_written(repo: Path) -> None:
+    assert not (repo / "specs").exists() or not any((repo / "specs").iterdir())
+    assert not (repo / "certs").exists()
+    state = repo / "state" / "reconcile-state.json"
+    assert not state.exists() or not StateStore(state).read().entries
+
+
+def test_refusals_name_what_is_wrong_and_write_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World) -> None:
+    repo = _repo(tmp_path, world, monkeypatch, tfstate_v4(world.resources, version=3))
+    old = _run(repo, world, "import", "--from-terraform", "terraform.json")
+    assert old.exit_code == 1 and "Terraform state format version 3; this reads format 4" in old.stderr
+
+    (repo / "terraform.json").write_text(json.dumps({"format_version": "1.2", "planned_values": {},
+                                                     "resource_changes": []}))
+    plan = _run(repo, world, "import", "--from-terraform", "terraform.json")
+    assert plan.exit_code == 1 and "this is a Terraform plan, not state" in plan.stderr
+
+    by = {s.name: s for s in SPECS}
+    shop_id = world.made["shop"].enrollment_id
+    doubled = [*world.resources,
+               Res("akamai_cps_dv_enrollment", "wrong", provider_attributes(by["api"], shop_id), module="module.m")]
+    (repo / "terraform.json").write_text(json.dumps(show_json(doubled)))
+    twice = _run(repo, world, "import", "--from-terraform", "terraform.json")
+    assert twice.exit_code == 1, twice.output
+    assert (f"module.m.akamai_cps_dv_enrollment.wrong and akamai_cps_third_party_enrollment.shop both manage "
+            f"enrollment {shop_id}") in twice.stderr
+
+    unknown = [*world.resources, Res("akamai_cps_dv_enrollment", "gone", provider_attributes(by["api"], 987654))]
+    (repo / "terraform.json").write_text(json.dumps(show_json(unknown)))
+    refused = _run(repo, world, "import", "--from-terraform", "terraform.json")
+    assert refused.exit_code == 1, refused.output
+    assert "akamai_cps_dv_enrollment.gone: CPS has no enrollment 987654" in refused.stderr
+
+    wrong_type = [r for r in world.resources if r.name != "shop"] + [
+        Res("akamai_cps_dv_enrollment", "shop", provider_attributes(by["api"], shop_id))]
+    (repo / "terraform.json").write_text(json.dumps(tfstate_v4(wrong_type)))
+    typed = _run(repo, world, "import", "--from-terraform", "terraform.json")
+    assert typed.exit_code == 1
+    assert f"akamai_cps_dv_enrollment.shop: enrollment {shop_id} is a third-party enrollment in CPS, not dv" \
+        in typed.stderr
+    _nothing_written(repo)
+
+
+def test_sensitive_values_are_refused_by_path_and_never_printed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World) -> None:
+    by = {s.name: s for s in SPECS}
+    phone = "+1 555 0173 ext 9931"
+    attrs = provider_attributes(by["www"], world.made["www"].enrollment_id)
+    attrs["tech_contact"] = [{**attrs["tech_contact"][0], "phone": phone}]
+    marked = [Res("akamai_cps_dv_enrollment", "www", attrs, sensitive=(("tech_contact", 0, "phone"),))]
+    for document in (tfstate_v4(marked), show_json(marked)):
+        repo = _repo(tmp_path, world, monkeypatch, document)
+        result = _run(repo, world, "-v", "import", "--from-terraform", "terraform.json")
+        assert result.exit_code == 1, result.output
+        assert "akamai_cps_dv_enrollment.www: Terraform marks tech_contact.0.phone sensitive" in result.stderr
+        assert phone not in result.output and "0173" not in result.output
+        _nothing_written(repo)
+
+
+def test_a_taken_name_is_refused_unless_forced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World) -> None:
+    repo = _repo(tmp_path, world, monkeypatch, tfstate_v4(world.resources))
+    (repo / "specs").mkdir()
+    mine = repo / "specs" / "www.yaml"
+    mine.write_text(yaml.safe_dump({"name": "www", "type": "dv", "common_name": "mine.example.com",
+                                    "admin_contact": PERSON, "tech_contact": PERSON, "organization": ORG}))
+    before = mine.read_bytes()
+    refused = _run(repo, world, "import", "--from-terraform", "terraform.json")
+    assert refused.exit_code == 1
+    assert "akamai_cps_dv_enrollment.www -> www" in refused.stderr and "--force" in refused.stderr
+    assert sorted(p.name for p in (repo / "specs").iterdir()) == ["www.yaml"] and not (repo / "certs").exists()
+
+    forced = _run(repo, world, "import", "--from-terraform", "terraform.json", "--force")
+    assert forced.exit_code == 0, forced.output
+    www_id = world.made["www"].enrollment_id
+    assert f"as www-{www_id}:" in forced.stdout and mine.read_bytes() == before
+    plan = _run(repo, world, "plan", "--format", "json")
+    assert [(a["name"], a["kind"]) for a in json.loads(plan.stdout)["actions"]] == [("www", "create")]
+
+
+def test_drift_since_the_last_terraform_apply_is_reported_and_planned_never_adopted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World) -> None:
+    by = {s.name: s for s in SPECS}
+    attrs = provider_attributes(by["api"], world.made["api"].enrollment_id, sans=["api2.example.com"])
+    attrs["network_configuration"][0]["ocsp_stapling"] = "off"
+    repo = _repo(tmp_path, world, monkeypatch, tfstate_v4([Res("akamai_cps_dv_enrollment", "api", attrs)]))
+    result = _run(repo, world, "import", "--from-terraform", "terraform.json")
+    assert result.exit_code == 0, result.output
+    assert "CPS differs from the Terraform state in network_configuration.ocsp_stapling, sans" in result.stdout
+    assert "it shows the differences above as drift" in result.stdout
+    written = yaml.safe_load((repo / "specs" / "api.yaml").read_text())
+    assert written["network_configuration"]["ocsp_stapling"] == "off"  # Terraform's value, not CPS's
+    assert sorted(written["sans"]) == ["api.example.com", "api2.example.com"]
+    plan = _run(repo, world, "plan", "--detailed-exitcode", "--format", "json")
+    assert plan.exit_code == 2, plan.output
+    data = json.loads(plan.stdout)
+    assert [(d["name"], d["kind"]) for d in data["drift"]] == [("api", "changed")]
+    assert {c["path"] for c in data["actions"][0]["changes"]} == {"sans", "network_configuration.ocsp_stapling"}
+
+
+def test_factor_defaults_moves_what_the_migrated_specs_share_and_the_plan_stays_empty(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World) -> None:
+    repo = _repo(tmp_path, world, monkeypatch, tfstate_v4(world.resources))
+    result = _run(repo, world, "import", "--from-terraform", "terraform.json", "--factor-defaults")
+    assert result.exit_code == 0, result.output
+    assert "factored into" in result.stdout and "organization (7 fields)" in result.stdout
+    config = yaml.safe_load((repo / "reconcile.yaml").read_text())
+    assert config["defaults"]["organization"] == ORG
+    api = yaml.safe_load((repo / "specs" / "certs-this-api.yaml").read_text())
+    assert "organization" not in api and "contract_id" not in api
+    plan = _run(repo, world, "plan", "--detailed-exitcode")
+    assert plan.exit_code == 0, plan.output
