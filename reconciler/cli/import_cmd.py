@@ -89,7 +89,7 @@ def _report(result: ImportResult, verb: str) -> None:
     for skip in result.skipped:
         click.echo(f"skipped enrollment {skip.enrollment_id} ({skip.common_name}): {skip.reason}", err=True)
     if result.factored:
-        where = result.config.file or "reconcile.yaml"
+        where = result.config.relative(result.config.file) if result.config.file else "reconcile.yaml"
         click.echo(f"factored into {where}: {_summary(result.factored)}")
     for note in result.notes:
         click.echo(f"note: {note}", err=True)

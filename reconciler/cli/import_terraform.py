@@ -52,7 +52,8 @@ def report_migrated(done: TfImportResult) -> None:
     files = {i.name: i for i in done.result.imported}
     for report in done.reports:
         item = files[report.name]
-        click.echo(f"migrated {report.address} (enrollment {report.enrollment_id}) as {report.name}: {item.file}")
+        click.echo(f"migrated {report.address} (enrollment {report.enrollment_id}) as {report.name}: "
+                   f"{done.result.config.relative(item.file)}")
         if report.differs:
             click.echo(f"  CPS differs from the Terraform state in {', '.join(report.differs)}: the spec keeps "
                        "Terraform's values, so the first plan shows this as drift to put back (edit the spec to "
