@@ -51,6 +51,7 @@ def import_(opts: GlobalOptions, contract: str | None, ids: tuple[int, ...], imp
       reconcile import --from-terraform tf.json
       reconcile plan --detailed-exitcode  # exit 0: nothing to change
       terraform state rm ...              # the commands import printed
+
     Each akamai_cps_dv_enrollment / akamai_cps_third_party_enrollment (root or module, count or
     for_each) becomes a spec named after its address, with its dv_validation or
     upload_certificate settings; uploaded PEMs are written to the certificate paths.

@@ -131,9 +131,14 @@ def test_migrate_then_the_first_plan_is_empty_and_an_edit_plans_exactly_itself(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World, shape: str, secret_scan: SecretScan) -> None:
     document = tfstate_v4(world.resources) if shape == "tfstate" else show_json(world.resources)
     repo = _repo(tmp_path, world, monkeypatch, document)
+    world.server.clear_requests()
     result = _run(repo, world, "import", "--from-terraform", "terraform.json")
     assert result.exit_code == 0, result.output
     assert "5 migrated, 0 skipped" in result.stdout
+    # One list for the one contract, one production read for the enrollment with uploaded certificates.
+    shop_id = world.made["shop"].enrollment_id
+    assert sorted((r["method"], r["path"]) for r in world.server.requests()) == [
+        ("GET", "/cps/v2/enrollments"), ("GET", f"/cps/v2/enrollments/{shop_id}/deployments/production")]
     assert "not migrated: akamai_cps_future_thing.x (reconcile does not know this resource type)" in result.stderr
     assert "akamai_property" not in result.output and "data.akamai_cps_csr" not in result.output
     assert result.stdout.count("CPS agrees with the Terraform state") == 5
