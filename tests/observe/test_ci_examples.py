@@ -81,7 +81,7 @@ def _reconcile_steps() -> list[tuple[str, dict[str, Any], str | None]]:
     for job_name, job in workflow["jobs"].items():
         job_shell = job.get("defaults", {}).get("run", {}).get("shell", top)
         for step in job["steps"]:
-            if re.search(r"\breconcile (plan|apply|status|validate)\b", step.get("run", "")):
+            if re.search(r"(^|[\s;&|(])reconcile [a-z]", step.get("run", "")):
                 found.append((job_name, step, step.get("shell", job_shell)))
     return found
 
