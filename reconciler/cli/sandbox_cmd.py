@@ -22,7 +22,10 @@ from reconciler.errors import ConfigError
               help="Virtual clock speed (60 = a CPS hour passes in a minute).")
 @click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Delay every CPS request by this many milliseconds.")
-def sandbox(host: str, port: int, data_dir: Path, speed: float, latency_ms: float) -> None:
+@click.option("--quirks", is_flag=True, default=False,
+              help="Answer like production in its quieter moods: input updates 204 with no body, "
+                   "booleans and ids as strings where real CPS sends them (a client must cope).")
+def sandbox(host: str, port: int, data_dir: Path, speed: float, latency_ms: float, quirks: bool) -> None:
     """Run the CPS sandbox: a faithful, signature-checking emulator of the CPS v2 API.
 
     On first start it makes a CA and server certificate and writes DATA/.edgerc (section
@@ -32,8 +35,9 @@ def sandbox(host: str, port: int, data_dir: Path, speed: float, latency_ms: floa
     from reconciler.heap import freeze_startup_heap
     from reconciler.sandbox.app import create_app
     from reconciler.sandbox.config import SandboxConfig
-    from reconciler.sandbox.faults import LatencyRule
+    from reconciler.sandbox.faults import FaultRule, LatencyRule
     from reconciler.sandbox.persistence import SandboxDataError
+    from reconciler.sandbox.quirks import quirk_rules
     from reconciler.sandbox.server import instructions, make_server, prepare, quiet_uvicorn
 
     try:
@@ -42,8 +46,9 @@ def sandbox(host: str, port: int, data_dir: Path, speed: float, latency_ms: floa
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     latency = [LatencyRule(ms=latency_ms)] if latency_ms else []
     try:
+        faults = [FaultRule.from_json(rule) for rule in quirk_rules()] if quirks else []
         app = create_app(SandboxConfig(credentials=setup.credentials, data_dir=data_dir, speed=speed,
-                                       latency=latency))
+                                       latency=latency, faults=faults))
     except SandboxDataError as exc:
         setup.socket.close()
         raise ConfigError(str(exc)) from None

@@ -51,7 +51,7 @@ from reconciler.cps.models import (
 )
 from reconciler.cps.pacing import CPS_ACCOUNT_LIMIT, Pacer, RateLimit
 from reconciler.cps.retry import RetryPolicy
-from reconciler.cps.session import AmbiguousWrite, CallKind, ClientStats, Params, Session
+from reconciler.cps.session import AmbiguousWrite, CallKind, ClientStats, Params, Reply, Session
 from reconciler.errors import NotFound, TransportError, WriteOutcomeUnknown
 
 log = logging.getLogger("reconciler.cps")
@@ -88,7 +88,7 @@ def _dates(deploy_not_after: DateLike | None, deploy_not_before: DateLike | None
 
 
 def _enrollment_body(body: Mapping[str, Any] | Enrollment) -> dict[str, Any]:
-    data = body.to_wire() if isinstance(body, Enrollment) else dict(body)
+    data = body.echo() if isinstance(body, Enrollment) else dict(body)
     return {k: v for k, v in data.items() if k not in READ_ONLY_FIELDS}
 
 
@@ -119,6 +119,15 @@ def _shaped(model: type[M], body: Any, method: str, path: str) -> M:
     except ValidationError as exc:
         raise TransportError(method, path, None,
                              message=f"answer does not fit {model.__name__}: {exc.error_count()} errors") from None
+
+
+def _written(model: type[M], reply: Reply, method: str, path: str) -> M:
+    """A write's answer as ``model``. A 2xx with no body means CPS acted but did not say what it
+    opened (production answers some writes that way): ``AmbiguousWrite`` with ``landed``, so the
+    caller settles the outcome by re-reading CPS, as after any other unreadable answer."""
+    if reply.body is None:
+        raise AmbiguousWrite(TransportError(method, path, reply.status, message="empty answer"), landed=True)
+    return _shaped(model, reply.body, method, path)
 
 
 def enrollment_wire(item: dict[str, Any]) -> dict[str, Any]:
@@ -266,7 +275,7 @@ class CpsClient:
             reply = await self._session.call("POST", "/cps/v2/enrollments", kind=CallKind.CREATE,
                                              accept=media.ENROLLMENT_STATUS, content_type=media.ENROLLMENT,
                                              body=data, params=params)
-            return _shaped(EnrollmentStatus, reply.body, "POST", "/cps/v2/enrollments")
+            return _written(EnrollmentStatus, reply, "POST", "/cps/v2/enrollments")
 
         async def settle(ambiguous: AmbiguousWrite) -> EnrollmentStatus | None:
             if before is None:
@@ -311,7 +320,7 @@ class CpsClient:
         async def send() -> EnrollmentStatus:
             reply = await self._session.call("PUT", path, kind=CallKind.REPLACE, accept=media.ENROLLMENT_STATUS,
                                              content_type=media.ENROLLMENT, body=data, params=params)
-            return _shaped(EnrollmentStatus, reply.body, "PUT", path)
+            return _written(EnrollmentStatus, reply, "PUT", path)
 
         async def settle(ambiguous: AmbiguousWrite) -> EnrollmentStatus | None:
             pending = (await self.get_enrollment(eid)).pending_changes or []
@@ -343,7 +352,7 @@ class CpsClient:
                 if sent == 1:
                     raise
                 return gone  # an earlier attempt deleted it
-            return _shaped(EnrollmentStatus, reply.body, "DELETE", path)
+            return _written(EnrollmentStatus, reply, "DELETE", path)
 
         async def settle(ambiguous: AmbiguousWrite) -> EnrollmentStatus | None:
             if ambiguous.landed:
@@ -367,7 +376,7 @@ class CpsClient:
 
         async def send() -> ChangeId:
             reply = await self._session.call("DELETE", path, kind=CallKind.REPLACE, accept=media.CHANGE_ID)
-            return _shaped(ChangeId, reply.body, "DELETE", path)
+            return _written(ChangeId, reply, "DELETE", path)
 
         async def settle(ambiguous: AmbiguousWrite) -> ChangeId | None:
             if ambiguous.landed:
@@ -392,7 +401,7 @@ class CpsClient:
             reply = await self._session.call("PUT", path, kind=CallKind.REPLACE, accept=media.CHANGE_ID,
                                              content_type=media.DEPLOYMENT_SCHEDULE,
                                              body={"notBefore": not_before, "notAfter": not_after})
-            return _shaped(ChangeId, reply.body, "PUT", path)
+            return _written(ChangeId, reply, "PUT", path)
 
         async def settle(ambiguous: AmbiguousWrite) -> ChangeId | None:
             # The same schedule again asks for the same end state.
@@ -416,7 +425,14 @@ class CpsClient:
             if ambiguous.landed:  # CPS took it; only its (unused) answer is unreadable
                 return ChangeId(change=change_path(eid, cid))
             raise WriteOutcomeUnknown.of(ambiguous.error) from None
-        return _shaped(ChangeId, reply.body, "POST", path)
+        # Any 2xx means CPS took the input. Its answer is only a link back to the change, which
+        # the caller re-reads anyway; production answers some updates with 200/204 and no body
+        # (Akamai's Go client accepts 200, 202 and 204 and never reads it), so it is not required.
+        try:
+            return ChangeId.model_validate(reply.body)
+        except ValidationError:
+            log.debug("cps %s: answered %d without a change link; taken", path, reply.status)
+            return ChangeId(change=change_path(eid, cid))
 
     @staticmethod
     def _ack(acknowledge: bool) -> dict[str, Any]:

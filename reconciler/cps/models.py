@@ -5,16 +5,39 @@ GET-modify-PUT round trip must not drop them. Python names are snake_case, wire 
 both are accepted on input. ``to_wire()`` gives back exactly the keys that were read or set, under
 their wire names, so a model read from CPS dumps to the same document. Almost every field is
 optional because CPS sends ``null`` or omits fields more often than its definitions admit.
+
+Reading is lenient about types production sends loosely (CPS-API.md section 12): booleans as the
+strings ``"true"``/``"false"`` (``ocspStapled`` in change-management info), numeric ids as strings,
+``null`` for an empty list. Models hold the coerced values, so ``to_wire()`` is the normalised
+document; an enrollment read from CPS also keeps the document as sent, and ``Enrollment.echo()``
+gives that back (with only what was changed since) for a GET-modify-PUT.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from reconciler.cps.links import enrollment_id_from_link, id_from_link
+
+T = TypeVar("T")
+
+
+def _none_as_empty(value: Any) -> Any:
+    return [] if value is None else value
+
+
+# A list CPS may send as ``null`` (its usual way of saying "none"); read as empty.
+Items = Annotated[list[T], BeforeValidator(_none_as_empty)]
 
 
 class WireModel(BaseModel):
@@ -133,6 +156,22 @@ class Enrollment(WireModel):
     tech_contact: Contact | None = None
     network_configuration: NetworkConfiguration | None = None
 
+    _sent: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_sent(cls, data: Any, handler: ModelWrapValidatorHandler[Enrollment]) -> Enrollment:
+        model = handler(data)
+        if isinstance(data, dict):
+            model._sent = data
+        return model
+
+    def echo(self) -> dict[str, Any]:
+        """The enrollment to send back: each value as CPS sent it, unless it was changed since
+        (a string ``"false"`` stays a string, an id stays as written); new keys as ``to_wire()``."""
+        current = self.to_wire()
+        return current if self._sent is None else _as_sent(self._sent, current)
+
     @property
     def enrollment_id(self) -> int:
         """The id, from ``id`` or else from ``location``."""
@@ -147,6 +186,26 @@ class Enrollment(WireModel):
         return [p.change_id for p in self.pending_changes or []]
 
 
+def _same_value(sent: Any, current: Any) -> bool:
+    """Whether ``current`` is what lenient reading made of ``sent`` (nothing changed it since)."""
+    if sent == current and type(sent) is type(current):
+        return True
+    if isinstance(current, bool):
+        return isinstance(sent, str) and sent.strip().lower() == str(current).lower()
+    if isinstance(current, int):
+        return isinstance(sent, str) and sent.strip() == str(current)
+    return sent is None and current == []
+
+
+def _as_sent(sent: Any, current: Any) -> Any:
+    """``current`` with every unchanged value put back as it was sent (recursively)."""
+    if isinstance(sent, dict) and isinstance(current, dict):
+        return {key: _as_sent(sent[key], value) if key in sent else value for key, value in current.items()}
+    if isinstance(sent, list) and isinstance(current, list) and len(sent) == len(current):
+        return [_as_sent(s, c) for s, c in zip(sent, current, strict=True)]
+    return sent if _same_value(sent, current) else current
+
+
 class Enrollments(WireModel):
     enrollments: list[Enrollment]
 
@@ -155,7 +214,7 @@ class EnrollmentStatus(WireModel):
     """``enrollment-status.v1``: what create, update and delete answer."""
 
     enrollment: str
-    changes: list[str] = []
+    changes: Items[str] = []
 
     @property
     def enrollment_id(self) -> int:
@@ -202,7 +261,7 @@ class Change(WireModel):
     """``change.v2``: where a change is and which inputs it waits for."""
 
     status_info: StatusInfo | None = None
-    allowed_input: list[AllowedInput] = []
+    allowed_input: Items[AllowedInput] = []
 
     @property
     def state(self) -> str | None:
@@ -250,13 +309,13 @@ class DomainChallenges(WireModel):
     expires: str | None = None
     request_timestamp: str | None = None
     validated_timestamp: str | None = None
-    challenges: list[Challenge] = []
+    challenges: Items[Challenge] = []
 
 
 class DvChallenges(WireModel):
     """``dv-challenges.v2``: per domain, the DNS and HTTP challenges to publish."""
 
-    dv: list[DomainChallenges] = []
+    dv: Items[DomainChallenges] = []
 
 
 class Csr(WireModel):
@@ -267,7 +326,7 @@ class Csr(WireModel):
 class Csrs(WireModel):
     """``csr.v2``: one CSR per key algorithm (two when dual-stacked)."""
 
-    csrs: list[Csr] = []
+    csrs: Items[Csr] = []
 
 
 class CertificateAndTrustChain(WireModel):
@@ -295,7 +354,7 @@ class ValidationMessage(WireModel):
 
 class ValidationResult(WireModel):
     errors: list[ValidationMessage] | None = None
-    warnings: list[ValidationMessage] = []
+    warnings: Items[ValidationMessage] = []
 
 
 class PendingCertificate(WireModel):
@@ -308,7 +367,7 @@ class PendingCertificate(WireModel):
 
 
 class PendingState(WireModel):
-    pending_certificates: list[PendingCertificate] = []
+    pending_certificates: Items[PendingCertificate] = []
     pending_network_configuration: dict[str, Any] | None = None
 
 
@@ -338,7 +397,7 @@ class Deployment(WireModel):
     ocsp_uris: list[str] | None = None
     network_configuration: dict[str, Any] | None = None
     primary_certificate: DeployedCertificate | None = None
-    multi_stacked_certificates: list[DeployedCertificate] = []
+    multi_stacked_certificates: Items[DeployedCertificate] = []
 
     @property
     def certificates(self) -> list[DeployedCertificate]:
@@ -371,13 +430,13 @@ class ChangeHistoryEntry(WireModel):
     last_updated: str | None = None
     ra: str | None = None
     primary_certificate: HistoryCertificate | None = None
-    multi_stacked_certificates: list[HistoryCertificate] = []
+    multi_stacked_certificates: Items[HistoryCertificate] = []
 
 
 class ChangeHistory(WireModel):
     """``change-history.v5``."""
 
-    changes: list[ChangeHistoryEntry] = []
+    changes: Items[ChangeHistoryEntry] = []
 
 
 class CertificateHistoryEntry(WireModel):
@@ -388,21 +447,21 @@ class CertificateHistoryEntry(WireModel):
     staging_status: str | None = None
     geography: str | None = None
     primary_certificate: HistoryCertificate | None = None
-    multi_stacked_certificates: list[HistoryCertificate] = []
+    multi_stacked_certificates: Items[HistoryCertificate] = []
 
 
 class CertificateHistory(WireModel):
     """``certificate-history.v2``."""
 
-    certificates: list[CertificateHistoryEntry] = []
+    certificates: Items[CertificateHistoryEntry] = []
 
 
 class DomainHistory(WireModel):
     domain: str | None = None
-    domain_history: list[dict[str, Any]] = []
+    domain_history: Items[dict[str, Any]] = []
 
 
 class DvHistory(WireModel):
     """``dv-history.v1``."""
 
-    results: list[DomainHistory] = []
+    results: Items[DomainHistory] = []

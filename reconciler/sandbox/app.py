@@ -9,6 +9,7 @@ fault can drop the connection instead of being turned into a 500 page.
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -25,6 +26,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from reconciler.sandbox.admin import ADMIN, admin_routes
 from reconciler.sandbox.config import SandboxConfig
 from reconciler.sandbox.faults import TAG_HEADER, FaultRule
+from reconciler.sandbox.media import entity_version
+from reconciler.sandbox.quirks import loosen
 from reconciler.sandbox.responses import cps_problem, gateway_problem, rate_limited, status_problem
 from reconciler.sandbox.routes import cps_routes, host_of
 from reconciler.sandbox.runtime import SandboxRuntime, iso
@@ -142,7 +145,7 @@ class Gateway:
 
     async def _run_then_fault(self, scope: Scope, receive: Receive, send: Send, body: bytes, rule: FaultRule,
                               entry: dict[str, Any], host: str) -> None:
-        """Let CPS process the request, then lose, replace or truncate its answer."""
+        """Let CPS process the request, then lose, replace, truncate, empty or loosen its answer."""
         messages: list[Message] = []
 
         async def keep(message: Message) -> None:
@@ -164,13 +167,32 @@ class Gateway:
             return
         start = next(m for m in messages if m["type"] == "http.response.start")
         content = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
-        # A complete HTTP message whose JSON is cut short: the client must notice on parsing.
-        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-        cut = content[: rule.keep]
-        headers.append((b"content-length", str(len(cut)).encode()))
-        entry["status"] = start["status"]
-        await send({"type": "http.response.start", "status": start["status"], "headers": headers})
-        await send({"type": "http.response.body", "body": cut, "more_body": False})
+        status, headers = start["status"], list(start.get("headers", []))
+        if rule.action == "truncate":
+            # A complete HTTP message whose JSON is cut short: the client must notice on parsing.
+            content = content[: rule.keep]
+        elif 200 <= status < 300:  # empty and loose change only what CPS did
+            if rule.action == "empty":
+                status = rule.status if 200 <= rule.status < 300 else status
+                content = b""
+                headers = [(k, v) for k, v in headers if k.lower() != b"content-type"]
+            else:
+                content = _loosened(headers, content)
+        headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(content)).encode()))
+        entry["status"] = status
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content, "more_body": False})
+
+
+def _loosened(headers: list[tuple[bytes, bytes]], content: bytes) -> bytes:
+    """The JSON answer with production's loose types (``quirks.loosen``) for its media type."""
+    media = next((v.decode("latin-1") for k, v in headers if k.lower() == b"content-type"), "")
+    served = entity_version(media.split(";", 1)[0].strip())
+    if served is None:
+        return content
+    body = json.loads(content)
+    return json.dumps(loosen(served.rsplit(".v", 1)[0], body), separators=(",", ":")).encode("utf-8")
 
 
 async def _read_all(receive: Receive) -> bytes:

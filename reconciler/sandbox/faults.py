@@ -9,7 +9,14 @@ does one thing to them:
 - ``truncate``: run the request, then send only the first ``keep`` bytes of its JSON body (as a
   complete HTTP message, so the client sees malformed JSON rather than a short read);
 - ``timeout``: keep the connection silent for ``hold_ms``, then close it without an answer (a
-  client with a shorter read timeout gives up first).
+  client with a shorter read timeout gives up first);
+- ``empty``: run the request and, if CPS answered 2xx, answer ``status`` (when it is a 2xx, else
+  the status CPS chose) with no body at all, as production answers some writes;
+- ``loose``: run the request and send its 2xx JSON answer with the types production sends loosely
+  (``quirks.loosen``: booleans and ids as strings where real answers have them).
+
+``empty`` and ``loose`` are production's quieter moods, not failures: ``quirks.PRODUCTION_QUIRKS``
+is the set ``reconcile sandbox --quirks`` turns on, and a client must converge under it.
 
 ``phase`` says whether ``status``/``drop``/``timeout`` happen ``before`` the request reaches CPS
 (nothing changed) or ``after`` it was processed (the change happened, the answer is lost): the
@@ -33,9 +40,11 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Action = Literal["status", "drop", "truncate", "timeout"]
+Action = Literal["status", "drop", "truncate", "timeout", "empty", "loose"]
 Phase = Literal["before", "after"]
-_ACTIONS = ("status", "drop", "truncate", "timeout")
+_ACTIONS = ("status", "drop", "truncate", "timeout", "empty", "loose")
+# Actions that rewrite the real answer, so always run after the request was processed.
+_REWRITES = ("truncate", "empty", "loose")
 _PHASES = ("before", "after")
 TAG_HEADER = "x-sandbox-tag"
 """Request header a rule's ``tag`` is matched against."""
@@ -170,8 +179,8 @@ class FaultPlan:
         for rule in self.rules:
             if rule.exhausted or not rule.matches(method, path, tag):
                 continue
-            # truncate always acts on the real answer, whatever its phase says.
-            rule_phase = "after" if rule.action == "truncate" else rule.phase
+            # A rewrite always acts on the real answer, whatever its phase says.
+            rule_phase = "after" if rule.action in _REWRITES else rule.phase
             if rule_phase != phase:
                 continue
             if rule.probability < 1.0 and self._random.random() >= rule.probability:

@@ -29,6 +29,8 @@ from reconciler.cps.client import CpsClient
 from reconciler.plan.pipeline import build_plan
 from reconciler.plan.planner import PlanOptions
 from reconciler.sandbox.engine import EngineConfig
+from reconciler.sandbox.faults import FaultRule
+from reconciler.sandbox.quirks import quirk_rules
 from reconciler.sandbox.testing import SandboxServer
 from reconciler.spec.loader import load_specs
 from reconciler.state.store import StateStore
@@ -172,6 +174,32 @@ def test_dv_hook_and_dual_stack_third_party_deploy_in_one_apply(sandbox_server: 
         assert "api.example.com" in published
         assert production_names(server, state["www"]["enrollment_id"]) == [
             {"www.example.com", "example.com", "api.example.com"}]
+        assert cli(server, repo, "plan", "--detailed-exitcode").returncode == 0
+
+
+def test_apply_converges_with_production_quirks_on(tmp_path: Path) -> None:
+    """Issue 23: every input update answered 204 with no body, ids and change-management booleans
+    as strings; DV (with pre- and post-verification warnings) and dual-stack third-party (with
+    change management) still converge in one apply, and the next plan is empty."""
+    quirks = [FaultRule.from_json(rule) for rule in quirk_rules()]
+    engine = EngineConfig(pre_verification_warnings=True, post_verification_warnings=True)
+    with SandboxServer(engine=engine, faults=quirks) as server, ClockPump(server, step=1800.0):
+        repo = tmp_path / "repo"
+        www = {**dv_hook("www", "www.example.com", ["www.example.com", "example.com"]),
+               "acknowledge_pre_verification_warnings": True, "acknowledge_post_verification_warnings": True}
+        shop = {**third_party("shop", "shop.example.com", QUICK_SIGNER), "change_management": True,
+                "acknowledge_change_management": True, "acknowledge_pre_verification_warnings": True}
+        write_repo(repo, "ctr_1-QUIRKS", [www, shop])
+        applied = cli(server, repo, "apply", "--auto-approve", "--timeout", "25")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert "Apply complete: 2 done." in applied.stdout, applied.stdout
+        state = state_of(repo)["entries"]
+        assert production_names(server, state["www"]["enrollment_id"]) == [{"www.example.com", "example.com"}]
+        assert len(production_names(server, state["shop"]["enrollment_id"])) == 2
+        emptied = {r["path"].rsplit("/", 1)[-1] for r in server.requests() if r["fault"] == "empty"}
+        assert emptied >= {"pre-verification-warnings-ack", "post-verification-warnings-ack",
+                           "third-party-cert-and-trust-chain", "change-management-ack"}, emptied
+        assert any(r["fault"] == "loose" and r["path"].endswith("change-management-info") for r in server.requests())
         assert cli(server, repo, "plan", "--detailed-exitcode").returncode == 0
 
 

@@ -241,3 +241,45 @@ def test_faults_and_latency_from_the_config() -> None:
     app = create_app(SandboxConfig(faults=[FaultRule(status=502, count=1)], latency=[LatencyRule(ms=5)], seed=4))
     assert app.runtime.faults.to_json()["rules"][0]["status"] == 502
     assert app.runtime.faults.delay_seconds("GET", "/x") == pytest.approx(0.005)
+
+
+@pytest.mark.anyio
+async def test_production_quirks_empty_input_updates_and_loose_types() -> None:
+    from reconciler.sandbox.quirks import quirk_rules
+
+    app = create_app(SandboxConfig(engine=EngineConfig(create_throttle_seconds=0, pre_verification_warnings=True)))
+    await set_faults(app, {"rules": quirk_rules()})
+    async with signed_client(app) as client:
+        created = await client.post(LIST, params={"contractId": "1-A"}, headers=CREATE, content=json.dumps(dv_body()))
+        assert created.status_code == 202 and created.json()["changes"]  # writes other than inputs keep their body
+        listed = await client.get(LIST, params={"contractId": "1-A"}, headers=ACCEPT)
+        item = listed.json()["enrollments"][0]
+        assert isinstance(item["id"], str) and int(item["id"]) > 0
+        assert listed.headers["content-length"] == str(len(listed.content))
+        single = await client.get(item["location"], headers={"Accept": V("enrollment.v12")})
+        assert single.json()["id"] == item["id"]
+        app.runtime.advance(600)
+        change = created.json()["changes"][0]
+        ack = await client.post(f"{change}/input/update/pre-verification-warnings-ack",
+                                headers={"Accept": V("change-id.v1"), "Content-Type": V("acknowledgement.v1")},
+                                content=json.dumps({"acknowledgement": "acknowledge"}))
+        assert ack.status_code == 204 and ack.content == b"" and "content-type" not in ack.headers
+        status = await client.get(change, headers={"Accept": V("change.v2")})
+        assert status.json()["statusInfo"]["status"] != "wait-review-pre-verification-safety-checks"  # it was taken
+        wrong = await client.post(f"{change}/input/update/pre-verification-warnings-ack",
+                                  headers={"Accept": V("change-id.v1"), "Content-Type": V("acknowledgement.v1")},
+                                  content=json.dumps({"acknowledgement": "acknowledge"}))
+        assert wrong.status_code == 409 and wrong.json()["title"]  # errors keep their problem body
+
+
+def test_loosen_change_management_info_turns_its_booleans_into_strings() -> None:
+    from reconciler.sandbox.quirks import loosen
+
+    body = {"pendingState": {"pendingCertificates": [{"ocspStapled": False}, {"ocspStapled": True}],
+                             "pendingNetworkConfiguration": {"sniOnly": True, "quicEnabled": False,
+                                                             "fipsMode": False}}}
+    loose = loosen("change-management-info", body)
+    assert [c["ocspStapled"] for c in loose["pendingState"]["pendingCertificates"]] == ["false", "true"]
+    network = loose["pendingState"]["pendingNetworkConfiguration"]
+    assert (network["sniOnly"], network["quicEnabled"], network["fipsMode"]) == ("true", "false", False)
+    assert loosen("deployment", {"ocspStapled": False}) == {"ocspStapled": False}
