@@ -1,20 +1,19 @@
 """Media-type negotiation for the sandbox: exactly the versions it serves, and down-conversion.
 
 CPS negotiates versions exactly (CPS-API.md section 1): ``Accept`` must name a version the
-operation knows, request bodies must declare one in ``Content-Type``. The sandbox serves the set
-chosen in CPS-API.md section 10 and refuses the rest (406 for ``Accept``, 415 for
-``Content-Type``). The engine answers in the newest shapes; the older served versions are made by
-dropping what they lack (``fipsMode``, the only field v12/v8/v6 added).
+operation knows, request bodies must declare one in ``Content-Type``. The sandbox serves every
+version the official definitions declare and refuses the rest (406 for ``Accept``, 415 for
+``Content-Type``). The engine answers in the newest shapes; ``versions`` makes the older ones.
 """
 
 from __future__ import annotations
 
-import copy
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from reconciler.sandbox.problems import ApiProblem
+from reconciler.sandbox.versions import entity, number, reshape, schema_version
 
 PREFIX = "application/vnd.akamai.cps."
 SUFFIX = "+json"
@@ -67,81 +66,30 @@ def negotiate_content_type(header: str | None, accepted: Sequence[str]) -> str:
                      f"The request body is {got}; this operation consumes {wanted}.")
 
 
-def _drop_fips(network_configuration: Any) -> None:
-    if isinstance(network_configuration, dict):
-        network_configuration.pop("fipsMode", None)
+def _versions(entity: str, *numbers: int) -> tuple[str, ...]:
+    return tuple(f"{entity}.v{n}" for n in numbers)
 
 
-def _enrollment_v11(body: dict[str, Any]) -> dict[str, Any]:
-    _drop_fips(body.get("networkConfiguration"))
-    return body
-
-
-def _enrollments_v11(body: dict[str, Any]) -> dict[str, Any]:
-    for item in body.get("enrollments") or []:
-        _enrollment_v11(item)
-    return body
-
-
-def _deployment_v7(body: dict[str, Any]) -> dict[str, Any]:
-    _drop_fips(body.get("networkConfiguration"))
-    return body
-
-
-def _deployments_v7(body: dict[str, Any]) -> dict[str, Any]:
-    for network in ("production", "staging"):
-        if isinstance(body.get(network), dict):
-            _deployment_v7(body[network])
-    return body
-
-
-def _change_management_info_v5(body: dict[str, Any]) -> dict[str, Any]:
-    pending = body.get("pendingState")
-    network = pending.get("pendingNetworkConfiguration") if isinstance(pending, dict) else None
-    if isinstance(network, dict):
-        _drop_fips(network)
-        names = network.get("dnsNameSettings")
-        # v6 made dnsNames nullable; v5 wants a list (an empty one when names are cloned).
-        if isinstance(names, dict) and names.get("dnsNames") is None:
-            names["dnsNames"] = []
-    return body
-
-
-# Older served version -> how to make it from the newest shape. change.v1 has the v2 shape.
-_DOWN: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "enrollment.v11": _enrollment_v11,
-    "enrollments.v11": _enrollments_v11,
-    "deployment.v7": _deployment_v7,
-    "deployments.v7": _deployments_v7,
-    "change-management-info.v5": _change_management_info_v5,
-}
-
-
-def convert(body: dict[str, Any], version: str) -> dict[str, Any]:
-    """The engine's newest-shape ``body`` as the served ``version`` (a copy when it changes)."""
-    down = _DOWN.get(version)
-    return down(copy.deepcopy(body)) if down else body
-
-
-# Served versions per operation (CPS-API.md section 10); the first is the newest.
-ENROLLMENT = ("enrollment.v12", "enrollment.v11")
-ENROLLMENTS = ("enrollments.v12", "enrollments.v11")
+# Served versions per operation: every version the official definitions declare (headers/ and the
+# operation definitions, CPS-API.md section 12.7); the first is the newest, the engine's own shape.
+ENROLLMENT = _versions("enrollment", *range(12, 0, -1))
+ENROLLMENTS = _versions("enrollments", *range(12, 0, -1))
 ENROLLMENT_STATUS = ("enrollment-status.v1",)
-CHANGE = ("change.v2", "change.v1")
+CHANGE = _versions("change", 5, 4, 3, 2, 1)
 CHANGE_ID = ("change-id.v1",)
 DEPLOYMENT_SCHEDULE = ("deployment-schedule.v1",)
-DEPLOYMENT = ("deployment.v8", "deployment.v7")
-DEPLOYMENTS = ("deployments.v8", "deployments.v7")
-CHANGE_HISTORY = ("change-history.v5",)
-CERTIFICATE_HISTORY = ("certificate-history.v2",)
+DEPLOYMENT = _versions("deployment", 8, 7, 6, 3)
+DEPLOYMENTS = _versions("deployments", *range(8, 0, -1))
+CHANGE_HISTORY = _versions("change-history", 5, 4, 3, 2, 1)
+CERTIFICATE_HISTORY = _versions("certificate-history", 2, 1)
 DV_HISTORY = ("dv-history.v1",)
-CHANGE_MANAGEMENT_INFO = ("change-management-info.v6", "change-management-info.v5")
+CHANGE_MANAGEMENT_INFO = _versions("change-management-info", 6, 5, 4, 2, 1)
 
 # GET .../input/info/{infoType}: what each path segment may answer (CPS-API.md section 5.3).
 # change-management-info also answers the staged deployment when asked with a deployment type.
 INFO_TYPES: dict[str, tuple[str, ...]] = {
-    "lets-encrypt-challenges": ("dv-challenges.v2",),
-    "third-party-csr": ("csr.v2",),
+    "lets-encrypt-challenges": _versions("dv-challenges", 2, 1),
+    "third-party-csr": _versions("csr", 2, 1),
     "pre-verification-warnings": ("warnings.v1",),
     "post-verification-warnings": ("warnings.v1",),
     "change-management-info": CHANGE_MANAGEMENT_INFO + DEPLOYMENT,
@@ -150,7 +98,7 @@ INFO_TYPES: dict[str, tuple[str, ...]] = {
 # POST .../input/update/{updateType}: the body versions each path segment accepts.
 UPDATE_TYPES: dict[str, tuple[str, ...]] = {
     "lets-encrypt-challenges-completed": ("acknowledgement.v1",),
-    "third-party-cert-and-trust-chain": ("certificate-and-trust-chain.v2",),
+    "third-party-cert-and-trust-chain": _versions("certificate-and-trust-chain", 2, 1),
     "pre-verification-warnings-ack": ("acknowledgement.v1",),
     "post-verification-warnings-ack": ("acknowledgement.v1",),
     "change-management-ack": ("acknowledgement-with-hash.v1", "acknowledgement.v1"),
@@ -163,3 +111,21 @@ ALL_SERVED: frozenset[str] = frozenset(
     | {v for versions in INFO_TYPES.values() for v in versions}
     | {v for versions in UPDATE_TYPES.values() for v in versions}
 )
+
+
+def _newest_shapes() -> frozenset[str]:
+    newest: dict[str, str] = {}
+    for version in ALL_SERVED:
+        family = entity(version)
+        if family not in newest or number(version) > number(newest[family]):
+            newest[family] = version
+    return frozenset(schema_version(v) for v in newest.values())
+
+
+# The shapes the engine answers in (the newest version of each entity); the others are made.
+NEWEST = _newest_shapes()
+
+
+def convert(body: dict[str, Any], version: str) -> dict[str, Any]:
+    """The engine's newest-shape ``body`` as the served ``version`` (a new document when it differs)."""
+    return body if schema_version(version) in NEWEST else reshape(body, version)

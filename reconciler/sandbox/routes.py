@@ -25,6 +25,7 @@ from reconciler.sandbox.problems import ApiProblem, bad_request, not_found
 from reconciler.sandbox.responses import cps_problem, vendor_json
 from reconciler.sandbox.runtime import SandboxRuntime
 from reconciler.sandbox.schemas import validate_request
+from reconciler.sandbox.versions import schema_version, upgrade_enrollment
 
 BASE = "/cps/v2"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -48,6 +49,7 @@ class Call:
     engine: Engine
     version: str
     body: Any = None
+    body_version: str | None = None
 
     def id(self, name: str) -> int:
         raw = self.request.path_params[name]
@@ -104,7 +106,7 @@ async def _read_body(request: Request, consumes: Sequence[str]) -> tuple[str, An
         body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise bad_request("The request body is not valid JSON.") from None
-    message = validate_request(content_version, body)
+    message = validate_request(schema_version(content_version), body)
     if message is not None:
         raise bad_request(f"The request body is not a valid {content_version}: {message}")
     return content_version, body
@@ -122,7 +124,7 @@ def operation(produces: Sequence[str] | Callable[[Request], Sequence[str]], hand
             version = media.negotiate_accept(request.headers.get("accept"), served)
             call = Call(request, runtime.engine, version)
             if consumes is not None:
-                _, call.body = await _read_body(request, consumes)
+                call.body_version, call.body = await _read_body(request, consumes)
             status, body = handler(call)
         except ApiProblem as problem:
             return cps_problem(host_of(request), problem)
@@ -154,14 +156,23 @@ def _list(c: Call) -> tuple[int, dict[str, Any]]:
     return _ok({"enrollments": c.engine.list_enrollments(c.contract())})
 
 
+def _enrollment_body(c: Call, replaces: int | None = None) -> dict[str, Any]:
+    """The request body as ``enrollment.v12`` (older versions name and nest a few fields
+    differently, and leave out some: a PUT keeps those from the enrollment it replaces)."""
+    if c.body_version == media.ENROLLMENT[0]:
+        return dict(c.body)
+    stored = c.engine.get_enrollment(replaces) if replaces is not None else None
+    return upgrade_enrollment(c.body, c.body_version or "", stored)
+
+
 def _create(c: Call) -> tuple[int, dict[str, Any]]:
-    return c.engine.create_enrollment(c.contract(), c.body, allow_duplicate_cn=c.flag("allow-duplicate-cn"),
+    return c.engine.create_enrollment(c.contract(), _enrollment_body(c), allow_duplicate_cn=c.flag("allow-duplicate-cn"),
                                       **c.deploy_window())
 
 
 def _update(c: Call) -> tuple[int, dict[str, Any]]:
     return c.engine.update_enrollment(
-        c.id("enrollment_id"), c.body,
+        c.id("enrollment_id"), _enrollment_body(c, c.id("enrollment_id")),
         allow_cancel_pending_changes=c.flag("allow-cancel-pending-changes"),
         allow_staging_bypass=c.flag("allow-staging-bypass"),
         force_renewal=c.flag("force-renewal"),

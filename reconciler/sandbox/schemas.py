@@ -23,34 +23,22 @@ from jsonschema.exceptions import best_match  # type: ignore[import-untyped]
 
 SCHEMA_FILE = Path(__file__).with_name("cps_schemas.json")
 
-# media type -> schema file, relative to the cps-v2 reference directory (CPS-API.md section 10).
-SOURCES: dict[str, str] = {
-    "enrollment.v11": "schemas/enrollment.v11.yaml",
-    "enrollment.v12": "latest-parts/schemas/enrollment.v12.yaml",
-    "enrollments.v11": "schemas/enrollments.v11.yaml",
-    "enrollments.v12": "latest-parts/schemas/enrollments.v12.yaml",
-    "enrollment-status.v1": "schemas/enrollment-status.v1.yaml",
-    "change.v1": "schemas/change.v1.yaml",
-    "change.v2": "schemas/change.v2.yaml",
-    "change-id.v1": "schemas/change-id.v1.yaml",
-    "deployment.v7": "schemas/deployment.v7.yaml",
-    "deployment.v8": "latest-parts/schemas/deployment.v8.yaml",
-    "deployments.v7": "schemas/deployments.v7.yaml",
-    "deployments.v8": "latest-parts/schemas/deployments.v8.yaml",
-    "deployment-schedule.v1": "schemas/deployment-schedule.v1.yaml",
-    "change-management-info.v5": "schemas/change-management-info.v5.yaml",
-    "change-management-info.v6": "latest-parts/schemas/change-management-info.v6.yaml",
-    "dv-challenges.v2": "schemas/dv-challenges.v2.yaml",
-    "csr.v2": "schemas/csr.v2.yaml",
-    "certificate-and-trust-chain.v2": "schemas/certificate-and-trust-chain.v2.yaml",
-    "warnings.v1": "schemas/warnings.v1.yaml",
-    "acknowledgement.v1": "schemas/acknowledgement.v1.yaml",
-    "acknowledgement-with-hash.v1": "schemas/acknowledgement-with-hash.v1.yaml",
-    "change-history.v5": "schemas/change-history.v5.yaml",
-    "certificate-history.v2": "schemas/certificate-history.v2.yaml",
-    "dv-history.v1": "schemas/dv-history.v1.yaml",
-    "problem": "latest-parts/schemas/problem.yaml",
+# media type -> schema file, relative to the cps-v2 reference directory: every version the
+# definitions ship a schema for (``versions.SCHEMA_OF`` maps declared versions without one).
+_LATEST = {"enrollment.v12", "enrollments.v12", "deployment.v8", "deployments.v8", "change-management-info.v6"}
+_VERSIONS = {
+    "enrollment": (1, 2, 3, 4, 7, 9, 10, 11, 12), "enrollments": (1, 2, 3, 4, 7, 9, 10, 11, 12),
+    "enrollment-status": (1,), "change": (1, 2), "change-id": (1,), "deployment": (1, 2, 3, 6, 7, 8),
+    "deployments": (1, 2, 3, 6, 7, 8), "deployment-schedule": (1,), "change-management-info": (1, 2, 4, 5, 6),
+    "dv-challenges": (1, 2), "csr": (1, 2), "certificate-and-trust-chain": (1, 2), "warnings": (1,),
+    "acknowledgement": (1,), "acknowledgement-with-hash": (1,), "change-history": (3, 5),
+    "certificate-history": (1, 2), "dv-history": (1,),
 }
+SOURCES: dict[str, str] = {
+    f"{entity}.v{n}": f"{'latest-parts/' if f'{entity}.v{n}' in _LATEST else ''}schemas/{entity}.v{n}.yaml"
+    for entity, numbers in _VERSIONS.items() for n in numbers
+}
+SOURCES["problem"] = "latest-parts/schemas/problem.yaml"
 
 _PROSE = {"description", "example", "examples", "x-akamai", "externalDocs", "title"}
 

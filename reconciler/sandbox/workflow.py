@@ -22,6 +22,7 @@ from reconciler.sandbox.enrollment_rules import all_names, is_dv
 from reconciler.sandbox.problems import bad_request, invalid_state, not_found
 from reconciler.sandbox.schedule import DueSchedule
 from reconciler.sandbox.store import Json, Store, change_link, iso, parse, pending_change, wire
+from reconciler.sandbox.versions import upgrade_certificates
 from reconciler.sandbox.views import cm_info, pending_deployment
 
 CERTIFICATE_CHANGES = ("new-certificate", "modify-san", "modify-certificate", "renewal")
@@ -428,7 +429,9 @@ class Workflow:
                 f"Change {change['id']} is in status {change['status']!r} and does not accept {segment!r} now."
             )
         if kind == "third-party-certificate":
-            items = body.get("certificatesAndTrustChains")
+            # certificate-and-trust-chain.v1 carries one certificate: the one for the first CSR.
+            first = change["csrs"][0]["keyAlgorithm"] if change["csrs"] else "RSA"
+            items = upgrade_certificates(body, first).get("certificatesAndTrustChains")
             if not isinstance(items, list):
                 raise bad_request("certificatesAndTrustChains must be a list.")
             certificates, findings = third_party.verify_upload(change["body"], change["csrs"], items, now)

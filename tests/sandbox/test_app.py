@@ -71,12 +71,12 @@ async def test_content_type_with_charset_is_accepted(client: httpx.AsyncClient) 
 
 
 async def test_unserved_accept_is_406_and_unserved_body_type_is_415(client: httpx.AsyncClient) -> None:
-    for accept in (V("enrollments.v4"), "*/*", None):
+    for accept in (V("enrollments.v13"), "*/*", None):
         headers = {"Accept": accept} if accept else {}
         body = assert_cps_problem(await client.get(LIST, params={"contractId": "1-ABC"}, headers=headers),
                                   406, "not-acceptable")
         assert V("enrollments.v12") in body["detail"]
-    for content_type in (V("enrollment.v9"), "application/json"):
+    for content_type in (V("enrollment.v13"), "application/json"):
         response = await client.post(LIST, params={"contractId": "1-ABC"}, content=json.dumps(dv_body()),
                                      headers={**CREATE_HEADERS, "Content-Type": content_type})
         assert_cps_problem(response, 415, "unsupported-media-type")

@@ -7,6 +7,7 @@ import pytest
 from reconciler.sandbox import media
 from reconciler.sandbox.problems import ApiProblem
 from reconciler.sandbox.schemas import official_schemas, validate_request
+from reconciler.sandbox.versions import schema_version
 
 V = media.media_type
 
@@ -21,7 +22,7 @@ def test_accept_tolerates_parameters_case_and_lists() -> None:
     assert media.negotiate_accept(header, media.ENROLLMENT) == "enrollment.v11"
 
 
-@pytest.mark.parametrize("header", [None, "", "*/*", "application/json", V("enrollment.v10"),
+@pytest.mark.parametrize("header", [None, "", "*/*", "application/json", V("enrollment.v0"),
                                     V("enrollment.v13"), V("enrollments.v12")])
 def test_unserved_accept_is_406(header: str | None) -> None:
     with pytest.raises(ApiProblem) as caught:
@@ -32,25 +33,30 @@ def test_unserved_accept_is_406(header: str | None) -> None:
 
 def test_content_type_with_charset_is_accepted_and_unserved_is_415() -> None:
     assert media.negotiate_content_type(V("enrollment.v11") + "; charset=utf-8", media.ENROLLMENT) == "enrollment.v11"
-    for header in (None, "application/json", V("enrollment.v9")):
+    for header in (None, "application/json", V("enrollment.v13")):
         with pytest.raises(ApiProblem) as caught:
             media.negotiate_content_type(header, media.ENROLLMENT)
         assert caught.value.status == 415
 
 
 def test_served_set_is_exactly_the_contract() -> None:
-    # CPS-API.md section 10 "Serve exactly"; each has an official schema shipped with the sandbox.
-    assert media.ALL_SERVED == {
-        "enrollment.v11", "enrollment.v12", "enrollments.v11", "enrollments.v12", "change.v1", "change.v2",
-        "deployment.v7", "deployment.v8", "deployments.v7", "deployments.v8", "change-management-info.v5",
-        "change-management-info.v6", "dv-challenges.v2", "csr.v2", "certificate-and-trust-chain.v2",
-        "warnings.v1", "acknowledgement.v1", "acknowledgement-with-hash.v1", "change-history.v5",
-        "certificate-history.v2", "dv-history.v1", "deployment-schedule.v1", "enrollment-status.v1",
-        "change-id.v1"}
-    assert media.ALL_SERVED <= set(official_schemas())
+    # Every version the official definitions declare (headers/, the operation definitions, the
+    # published schemas); tests/sandbox/test_conformance_versions.py drives each one.
+    def family(entity: str, *numbers: int) -> set[str]:
+        return {f"{entity}.v{n}" for n in numbers}
+
+    assert media.ALL_SERVED == (
+        family("enrollment", *range(1, 13)) | family("enrollments", *range(1, 13)) | family("change", 1, 2, 3, 4, 5)
+        | family("deployment", 3, 6, 7, 8) | family("deployments", *range(1, 9))
+        | family("change-management-info", 1, 2, 4, 5, 6) | family("dv-challenges", 1, 2) | family("csr", 1, 2)
+        | family("certificate-and-trust-chain", 1, 2) | family("change-history", 1, 2, 3, 4, 5)
+        | family("certificate-history", 1, 2)
+        | {"warnings.v1", "acknowledgement.v1", "acknowledgement-with-hash.v1", "dv-history.v1",
+           "deployment-schedule.v1", "enrollment-status.v1", "change-id.v1"})
+    assert {schema_version(v) for v in media.ALL_SERVED} <= set(official_schemas())
 
 
-def test_down_conversion_drops_fips_mode_without_touching_the_original() -> None:
+def test_down_conversion_fits_the_older_schema_without_touching_the_original() -> None:
     enrollment = {"id": 1, "networkConfiguration": {"fipsMode": True, "sniOnly": True}}
     assert media.convert(enrollment, "enrollment.v11") == {"id": 1, "networkConfiguration": {"sniOnly": True}}
     assert enrollment["networkConfiguration"]["fipsMode"] is True  # type: ignore[index]
@@ -58,13 +64,11 @@ def test_down_conversion_drops_fips_mode_without_touching_the_original() -> None
     listing = {"enrollments": [enrollment, enrollment]}
     assert all("fipsMode" not in e["networkConfiguration"]
                for e in media.convert(listing, "enrollments.v11")["enrollments"])
-    deployments = {"production": {"networkConfiguration": {"fipsMode": False}}, "staging": None}
-    assert media.convert(deployments, "deployments.v7") == {"production": {"networkConfiguration": {}},
-                                                           "staging": None}
     info = {"pendingState": {"pendingNetworkConfiguration": {"fipsMode": None, "sniOnly": True,
                                                              "dnsNameSettings": {"dnsNames": None}}}}
-    assert media.convert(info, "change-management-info.v5") == {
-        "pendingState": {"pendingNetworkConfiguration": {"sniOnly": True, "dnsNameSettings": {"dnsNames": []}}}}
+    # v5 cannot say dnsNames: null (v6 made it nullable): left out.
+    assert media.convert(info, "change-management-info.v5")["pendingState"]["pendingNetworkConfiguration"] == {
+        "sniOnly": True, "dnsNameSettings": {}}
     change = {"statusInfo": None, "allowedInput": []}
     assert media.convert(change, "change.v1") == change
 
