@@ -77,6 +77,14 @@ def http_full_path(domain: str, token: str) -> str:
     return f"http://{domain}/.well-known/acme-challenge/{token}"
 
 
+def _acme_status(proved: bool) -> str:
+    """A challenge's status as production sends it: ACME's lower-case words, although the
+    schema's enum is the capitalised UI wording (CPS-API.md 5.4, the official dv-challenges
+    example). A failed check leaves it ``pending`` (CPS keeps checking) with the domain's
+    ``error`` set; a challenge that failed when acknowledged is replaced (``fail_acknowledged``)."""
+    return "valid" if proved else "pending"
+
+
 def _challenges(domain: Json) -> list[Json]:
     by = domain["validatedBy"]
     out: list[Json] = []
@@ -86,7 +94,7 @@ def _challenges(domain: Json) -> list[Json]:
         out.append(
             {
                 "type": "http-01",
-                "status": "Valid" if by == "http-01" else "Pending",
+                "status": _acme_status(by == "http-01"),
                 "error": None,
                 "token": token,
                 "fullPath": http_full_path(domain["domain"], token),
@@ -98,7 +106,7 @@ def _challenges(domain: Json) -> list[Json]:
     out.append(
         {
             "type": "dns-01",
-            "status": "Valid" if by in ("dns-01", "acknowledged") else "Pending",
+            "status": _acme_status(by in ("dns-01", "acknowledged")),
             "error": None,
             "token": domain["dns"]["token"],
             "fullPath": dns_record_name(domain["domain"]),
@@ -110,12 +118,12 @@ def _challenges(domain: Json) -> list[Json]:
     if is_valid(domain):
         # Once a domain is valid only the challenge that proved it matters; a reused
         # authorisation shows none, so nothing invites the client to publish again.
-        out = [c for c in out if c["status"] == "Valid"]
+        out = [c for c in out if c["status"] == "valid"]
     return out
 
 
 def domain_view(domain: Json) -> Json:
-    """One ``dv-challenges.v2`` item. Challenge ``status`` uses the schema's capitalised enum."""
+    """One ``dv-challenges.v2`` item: the domain's ``status`` in UI wording, its challenges' in ACME's."""
     valid = is_valid(domain)
     ui_status = "Valid" if valid else "Awaiting user"
     return {

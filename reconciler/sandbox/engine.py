@@ -104,10 +104,11 @@ class Engine:
     def _view(self, record: Json) -> Json:
         return views.enrollment_view(record, self.config.max_sans, self.workflow.renewal_start(record))
 
-    def list_enrollments(self, contract_id: str) -> list[dict[str, Any]]:
+    def list_enrollments(self, contract_id: str | None) -> list[dict[str, Any]]:
+        """The contract's enrollments, or every enrollment when ``contract_id`` is None."""
         self._now()
-        contract = bare_contract(contract_id)
-        records = [r for r in self.store.enrollments.values() if r["contract"] == contract]
+        contract = bare_contract(contract_id) if contract_id is not None else None
+        records = [r for r in self.store.enrollments.values() if contract is None or r["contract"] == contract]
         return [self._view(r) for r in sorted(records, key=lambda r: int(r["id"]))]
 
     def get_enrollment(self, enrollment_id: int) -> dict[str, Any]:

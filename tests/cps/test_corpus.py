@@ -213,3 +213,17 @@ async def test_a_put_of_an_enrollment_read_from_cps_sends_its_values_as_sent() -
         await cps.update_enrollment(20001, Enrollment.model_validate(loose))
     assert sent[0]["networkConfiguration"]["sniOnly"] == "true"
     assert "location" not in sent[0] and "pendingChanges" not in sent[0]
+
+
+@pytest.mark.parametrize("status", ["pending", "Pending", "PENDING"])
+def test_challenges_to_publish_are_found_whatever_the_case_of_their_status(status: str) -> None:
+    from reconciler.apply.dv_step import challenge_records
+    from reconciler.cps.models import DvChallenges
+
+    case = _load(CORPUS / "dv-challenges-v2-lowercase.json")["answer"]["body"]
+    for challenge in case["dv"][0]["challenges"]:
+        challenge["status"] = status
+    records = challenge_records("www", DvChallenges.model_validate(case), "dns-01")
+    assert [r.record_name for r in records] == ["_acme-challenge.www.example.com."]
+    case["dv"][0]["challenges"][1]["status"] = "Valid" if status[0].isupper() else "valid"
+    assert challenge_records("www", DvChallenges.model_validate(case), "dns-01") == []

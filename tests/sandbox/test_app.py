@@ -109,8 +109,15 @@ async def test_bad_query_parameters_are_400(client: httpx.AsyncClient, params: d
     assert needle in assert_cps_problem(response, 400, "bad-request")["detail"]
 
 
-async def test_list_requires_contract_id(client: httpx.AsyncClient) -> None:
-    assert_cps_problem(await client.get(LIST, headers={"Accept": V("enrollments.v11")}), 400, "bad-request")
+async def test_list_without_contract_id_lists_every_enrollment(client: httpx.AsyncClient) -> None:
+    for contract, cn in (("1-ABC", "a.example.com"), ("1-XYZ", "b.example.com")):
+        assert (await create(client, dv_body(cn), contract=contract)).status_code == 202
+    listed = await client.get(LIST, headers={"Accept": V("enrollments.v12")})
+    assert listed.status_code == 200
+    assert sorted(e["csr"]["cn"] for e in listed.json()["enrollments"]) == ["a.example.com", "b.example.com"]
+    for bad in ("", "ctr_1-ABC"):
+        response = await client.get(LIST, params={"contractId": bad}, headers={"Accept": V("enrollments.v12")})
+        assert_cps_problem(response, 400, "bad-request")
 
 
 async def test_query_flags_reach_the_engine(client: httpx.AsyncClient) -> None:
@@ -241,3 +248,13 @@ async def test_data_survives_a_restart(tmp_path: Path) -> None:
         again = await create(client, dv_body("two.example.com", ["two.example.com"]))
     assert int(again.json()["enrollment"].rsplit("/", 1)[1]) == before["id"] + 1  # id counters persisted too
     assert second.runtime.ca.root_pem == first.runtime.ca.root_pem
+
+
+async def test_challenge_status_is_lower_case_acme_as_production_sends_it(client: httpx.AsyncClient,
+                                                                         app: SandboxApp) -> None:
+    change = (await create(client, dv_body("low.example.com", ["low.example.com"]))).json()["changes"][0]
+    app.runtime.advance(600)
+    info = await client.get(f"{change}/input/info/lets-encrypt-challenges", headers={"Accept": V("dv-challenges.v2")})
+    (domain,) = info.json()["dv"]
+    assert domain["status"] == "Awaiting user"  # the domain's status keeps the UI wording
+    assert {c["status"] for c in domain["challenges"]} == {"pending"}

@@ -29,6 +29,9 @@ def validator(entity: str) -> Draft4Validator:
     target = schema["properties"]["enrollments"]["items"] if entity.startswith("enrollments.") else schema
     if entity.startswith("enrollment"):
         target["properties"]["id"] = {"type": ["integer"]}
+    if entity == "dv-challenges.v2":  # CPS-API.md 5.4: challenge statuses are lower-case ACME words
+        status = schema["properties"]["dv"]["items"]["properties"]["challenges"]["items"]["properties"]["status"]
+        status["enum"] = [*status["enum"], "pending", "processing", "valid", "invalid"]
     return Draft4Validator(schema)
 
 
