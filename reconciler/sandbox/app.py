@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reconciler.sandbox.admin import ADMIN, admin_routes
 from reconciler.sandbox.config import SandboxConfig
+from reconciler.sandbox.contracts import contract_routes
 from reconciler.sandbox.faults import TAG_HEADER, FaultRule
 from reconciler.sandbox.media import entity_version
 from reconciler.sandbox.quirks import loosen
@@ -246,7 +247,7 @@ class SandboxApp(Starlette):
 
         from reconciler.sandbox.edgedns import routes_for_runtime  # Edge DNS record sets (apply room)
 
-        super().__init__(routes=[*cps_routes(), *routes_for_runtime(runtime), *admin_routes()],
+        super().__init__(routes=[*cps_routes(), *contract_routes(), *routes_for_runtime(runtime), *admin_routes()],
                          exception_handlers={HTTPException: http_problem}, lifespan=lifespan)
         self.state.runtime = runtime
 

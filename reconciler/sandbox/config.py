@@ -51,7 +51,8 @@ class SandboxConfig:
     at least that many real seconds after the previous save, and always at shutdown or
     ``advance`` (snapshots of thousands of certificates take a while; benchmarks want this).
     ``read_persist_interval``: after reads (which may run due transitions), the data is saved
-    when this many real seconds passed since the last save.
+    when this many real seconds passed since the last save. ``contracts``: what the Contract
+    API lists besides the contracts that hold enrollments (any contract id works for CPS).
     """
 
     credentials: SandboxCredentials = field(default_factory=SandboxCredentials.generate)
@@ -66,6 +67,7 @@ class SandboxConfig:
     request_log_size: int = 10000
     persist_interval: float = 0.0
     read_persist_interval: float = 2.0
+    contracts: tuple[str, ...] = ("1-SANDBOX",)
 
 
 EDGERC_SECTION = "sandbox"

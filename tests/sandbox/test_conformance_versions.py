@@ -296,3 +296,16 @@ def test_an_undeclared_body_version_is_unsupported(scenario: Scenario) -> None:
     response = scenario.send("POST", "/cps/v2/enrollments", "enrollment-status.v1", dv_body("x.example.com"),
                              "enrollment.v13", params={"contractId": "1-X"})
     assert response.status_code == 415, response.text
+
+
+def test_contract_api_lists_the_sandbox_contracts_as_akamai_tools_expect(scenario: Scenario) -> None:
+    url = scenario.base + "/contract-api/v1/contracts/identifiers"
+    verify = scenario.server.ca_bundle
+    listed = scenario.http.get(url, verify=verify, timeout=30)
+    assert listed.status_code == 200 and listed.headers["content-type"] == "application/json"
+    assert {"1-SANDBOX", "1-DV", "1-TP", "1-BODY12"} <= set(listed.json())
+    assert all(isinstance(c, str) and not c.startswith("ctr_") for c in listed.json())
+    assert scenario.http.get(url, params={"depth": "TOP"}, verify=verify, timeout=30).json() == listed.json()
+    assert scenario.http.get(url, params={"depth": "ALL"}, verify=verify, timeout=30).json() == listed.json()
+    assert scenario.http.get(url, params={"depth": "SOME"}, verify=verify, timeout=30).status_code == 400
+    assert requests.get(url, verify=verify, timeout=30).status_code in (400, 401)  # unsigned: the gateway refuses
