@@ -25,21 +25,35 @@ from reconciler.errors import ConfigError
 @click.option("--quirks", is_flag=True, default=False,
               help="Answer like production in its quieter moods: input updates 204 with no body, "
                    "booleans and ids as strings where real CPS sends them (a client must cope).")
-def sandbox(host: str, port: int, data_dir: Path, speed: float, latency_ms: float, quirks: bool) -> None:
+@click.option("--rate-limits", "rate_limits", default="production", show_default=True, metavar="LIMITS",
+              help='Per-account request limits: "production" (20 per 2 s and 100 per 2 min, answered 429 '
+                   'with Retry-After), "off", or windows like "20/2s,100/120s" (on the virtual clock).')
+@click.option("--create-throttle", "create_throttle", default="300", show_default=True, metavar="SECONDS|off",
+              help="One enrollment create per contract per this many virtual seconds (409 otherwise), or off.")
+def sandbox(host: str, port: int, data_dir: Path, speed: float, latency_ms: float, quirks: bool,
+            rate_limits: str, create_throttle: str) -> None:
     """Run the CPS sandbox: a faithful, signature-checking emulator of the CPS v2 API.
 
     On first start it makes a CA and server certificate and writes DATA/.edgerc (section
     [sandbox]) and DATA/ca.pem; data survives restarts. Admin routes (advance the virtual clock,
-    request log, faults) live under /_sandbox/.
+    request log, faults) live under /_sandbox/. Production's request limits and create throttle
+    are on unless switched off; see docs/sandbox.md for everything it enforces.
     """
     from reconciler.heap import freeze_startup_heap
     from reconciler.sandbox.app import create_app
     from reconciler.sandbox.config import SandboxConfig
+    from reconciler.sandbox.engine import EngineConfig
     from reconciler.sandbox.faults import FaultRule, LatencyRule
     from reconciler.sandbox.persistence import SandboxDataError
     from reconciler.sandbox.quirks import quirk_rules
+    from reconciler.sandbox.ratelimit import parse_rate_limits
     from reconciler.sandbox.server import instructions, make_server, prepare, quiet_uvicorn
 
+    try:
+        limits = parse_rate_limits(rate_limits)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--rate-limits") from None
+    throttle = _throttle(create_throttle)
     try:
         setup = prepare(data_dir, host, port)
     except OSError as exc:
@@ -48,7 +62,8 @@ def sandbox(host: str, port: int, data_dir: Path, speed: float, latency_ms: floa
     try:
         faults = [FaultRule.from_json(rule) for rule in quirk_rules()] if quirks else []
         app = create_app(SandboxConfig(credentials=setup.credentials, data_dir=data_dir, speed=speed,
-                                       latency=latency, faults=faults))
+                                       latency=latency, faults=faults, rate_limits=limits,
+                                       engine=EngineConfig(create_throttle_seconds=throttle)))
     except SandboxDataError as exc:
         setup.socket.close()
         raise ConfigError(str(exc)) from None
@@ -67,6 +82,19 @@ def sandbox(host: str, port: int, data_dir: Path, speed: float, latency_ms: floa
     finally:
         setup.socket.close()
     click.echo("CPS sandbox stopped; data kept in " + str(data_dir), err=True)
+
+
+def _throttle(value: str) -> float:
+    if value.strip().lower() in ("off", "0"):
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a number of seconds or off",
+                                 param_hint="--create-throttle") from None
+    if seconds < 0:
+        raise click.BadParameter("must not be negative", param_hint="--create-throttle")
+    return seconds
 
 
 class _Stopped(Exception):

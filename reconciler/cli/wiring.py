@@ -30,7 +30,7 @@ class LocalSandboxClient(CpsClient):
 
     def __init__(self, sandbox: LocalSandbox, *, max_in_flight: int = 10) -> None:
         super().__init__(sandbox.credentials, base_url=sandbox.base_url, transport=sandbox.transport,
-                         max_in_flight=max_in_flight)
+                         max_in_flight=max_in_flight, rate_limit=sandbox.rate_limit)
         self.sandbox = sandbox
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -3,8 +3,8 @@
 CPS limits an account to about 20 requests per 2 s and 100 per 2 min (CPS-API.md section 8); a
 429 carries ``Retry-After``, and since the limit is per account, one 429 means *every* request
 should hold off, not just the one that got it. ``Pacer`` combines that global hold with an
-optional token bucket. The bucket is off for the sandbox (it does not rate-limit) and on by
-default for real CPS (see ``CPS_ACCOUNT_LIMIT``).
+optional token bucket. The bucket is on by default for real CPS (``CPS_ACCOUNT_LIMIT``) and,
+scaled to its speed, for the in-process sandbox, which enforces the same limits.
 """
 
 from __future__ import annotations
@@ -31,6 +31,13 @@ class RateLimit:
 # 19 at once plus 2/3 per second stays under both documented windows: at most ~20 in any 2 s
 # and 19 + 80 = 99 in any 2 min.
 CPS_ACCOUNT_LIMIT = RateLimit(per_second=2 / 3, burst=19)
+
+
+def scaled_account_limit(speed: float) -> RateLimit | None:
+    """``CPS_ACCOUNT_LIMIT`` for a sandbox whose limit windows run ``speed`` times real time."""
+    if speed <= 0:
+        return None
+    return RateLimit(per_second=CPS_ACCOUNT_LIMIT.per_second * speed, burst=CPS_ACCOUNT_LIMIT.burst)
 
 
 class Pacer:

@@ -137,6 +137,13 @@ class Gateway:
             await response(scope, receive, send)
             return
 
+        wait = runtime.rate_limited()
+        if wait is not None:
+            response = rate_limited(wait)
+            entry["status"], entry["fault"] = 429, "rate-limit"
+            await response(scope, receive, send)
+            return
+
         after = runtime.faults.pick(method, path, "after", entry["tag"])
         if after is None:
             await self.app(scope, _replay(body, receive), _recording(send, entry))

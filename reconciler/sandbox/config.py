@@ -12,6 +12,7 @@ from reconciler.cps.credentials import Credentials
 from reconciler.sandbox.auth import DEFAULT_MAX_BODY, DEFAULT_SKEW_SECONDS
 from reconciler.sandbox.engine import EngineConfig
 from reconciler.sandbox.faults import FaultRule, LatencyRule
+from reconciler.sandbox.ratelimit import PRODUCTION, Window
 
 
 def _token(prefix: str) -> str:
@@ -53,6 +54,8 @@ class SandboxConfig:
     ``read_persist_interval``: after reads (which may run due transitions), the data is saved
     when this many real seconds passed since the last save. ``contracts``: what the Contract
     API lists besides the contracts that hold enrollments (any contract id works for CPS).
+    ``rate_limits``: the per-account request windows (``ratelimit``; ``()`` turns them off);
+    they slide on the virtual clock, or at ``rate_limit_speed`` times real time when that is set.
     """
 
     credentials: SandboxCredentials = field(default_factory=SandboxCredentials.generate)
@@ -68,6 +71,8 @@ class SandboxConfig:
     persist_interval: float = 0.0
     read_persist_interval: float = 2.0
     contracts: tuple[str, ...] = ("1-SANDBOX",)
+    rate_limits: tuple[Window, ...] = PRODUCTION
+    rate_limit_speed: float | None = None
 
 
 EDGERC_SECTION = "sandbox"

@@ -1,6 +1,7 @@
 """The in-process sandbox behind ``reconcile --sandbox``: no sockets, data kept in a directory.
 
-Requests still go through the whole app (EdgeGrid verification included) via httpx's
+Requests still go through the whole app (EdgeGrid verification included, and production's
+request limits at x100 real time, which the client paces for: ``rate_limit``) via httpx's
 ``ASGITransport``. Virtual time runs fast by default (x1000, so an hour of CPS deployment takes
 3.6 s) so that ``apply`` reaches "deployed" in seconds; ``RECONCILE_SANDBOX_SPEED`` overrides it.
 """
@@ -13,11 +14,15 @@ from pathlib import Path
 import httpx
 
 from reconciler.cps.credentials import Credentials
+from reconciler.cps.pacing import scaled_account_limit
 from reconciler.errors import ConfigError
 from reconciler.sandbox.app import SandboxApp, create_app
 from reconciler.sandbox.config import SandboxConfig, load_or_create_credentials
 
 DEFAULT_SPEED = 1000.0
+# Production's request limits, run this much faster than real time: the demo's traffic reaches
+# them (and its client paces at the same scale) without minutes of waiting.
+RATE_LIMIT_SPEED = 100.0
 SPEED_ENV = "RECONCILE_SANDBOX_SPEED"
 LOCAL_HOST = "cps-sandbox.localhost"
 
@@ -42,6 +47,7 @@ class LocalSandbox:
 
     def __init__(self, app: SandboxApp, credentials: Credentials, data_dir: Path) -> None:
         self.app = app
+        self.rate_limit = scaled_account_limit(app.runtime.config.rate_limit_speed or app.runtime.clock.speed)
         self.credentials = credentials
         self.data_dir = data_dir
         self.base_url = f"https://{credentials.host}"
@@ -62,5 +68,6 @@ class LocalSandbox:
 def open_local_sandbox(data_dir: Path, speed: float | None = None) -> LocalSandbox:
     """Open (or create) the sandbox whose data lives in ``data_dir``."""
     credentials = load_or_create_credentials(data_dir / ".edgerc", LOCAL_HOST)
-    app = create_app(SandboxConfig(credentials=credentials, data_dir=data_dir, speed=_speed(speed)))
+    app = create_app(SandboxConfig(credentials=credentials, data_dir=data_dir, speed=_speed(speed),
+                                   rate_limit_speed=RATE_LIMIT_SPEED))
     return LocalSandbox(app, credentials.for_host(LOCAL_HOST), data_dir)

@@ -14,6 +14,7 @@ from reconciler.sandbox.config import SandboxConfig
 from reconciler.sandbox.engine import Engine
 from reconciler.sandbox.faults import FaultPlan
 from reconciler.sandbox.persistence import DataStore
+from reconciler.sandbox.ratelimit import RateLimiter, retry_after_seconds
 
 
 def iso(moment: datetime) -> str:
@@ -47,6 +48,7 @@ class SandboxRuntime:
         self.counters.setdefault("writes", 0)
         self.engine = Engine(config.engine, self.clock, self.ca, data=engine_data)
         self.faults = FaultPlan(list(config.faults), list(config.latency), config.seed)
+        self.limiter = RateLimiter(tuple(config.rate_limits))
         creds = config.credentials
         self.verifier = EdgeGridVerifier(creds.client_token, creds.client_secret, creds.access_token,
                                          max_body=config.max_body, skew_seconds=config.skew_seconds)
@@ -62,6 +64,15 @@ class SandboxRuntime:
     def now(self) -> datetime:
         """Current virtual time."""
         return self.clock.now()
+
+    def rate_limited(self) -> float | None:
+        """Admit one request under the rate limits, or the real seconds to wait (``Retry-After``)."""
+        scale = self.config.rate_limit_speed
+        now = self.now().timestamp() if scale is None else time.monotonic() * scale
+        wait = self.limiter.admit(now)
+        if wait is None:
+            return None
+        return retry_after_seconds(wait, self.clock.speed if scale is None else scale)
 
     def persist(self) -> None:
         """Write everything to the data file now (a no-op for an in-memory sandbox)."""

@@ -47,7 +47,8 @@ class SandboxServer:
     def __init__(self, *, data_dir: Path | None = None, speed: float = 1.0, engine: EngineConfig | None = None,
                  skew_seconds: float | None = None, faults: list[FaultRule] | None = None,
                  latency: list[LatencyRule] | None = None, seed: int | None = None, port: int = 0,
-                 persist_interval: float = 0.0, read_persist_interval: float | None = None) -> None:
+                 persist_interval: float = 0.0, read_persist_interval: float | None = None,
+                 rate_limits: tuple[tuple[int, float], ...] | None = None) -> None:
         self._given_dir = data_dir
         self._options: dict[str, Any] = {"speed": speed, "engine": engine or EngineConfig(),
                                          "faults": list(faults or []), "latency": list(latency or []),
@@ -57,6 +58,8 @@ class SandboxServer:
             self._options["skew_seconds"] = skew_seconds
         if read_persist_interval is not None:
             self._options["read_persist_interval"] = read_persist_interval
+        if rate_limits is not None:  # () turns them off; a test that needs unlimited traffic says so
+            self._options["rate_limits"] = rate_limits
         self._port = port
         self._tmp: str | None = None
         self._thread: threading.Thread | None = None

@@ -224,7 +224,9 @@ class Scenario:
 def scenario() -> Iterator[Scenario]:
     engine = EngineConfig(create_throttle_seconds=0, pre_verification_warnings=True,
                           post_verification_warnings=True, validation_policy="trust-ack")
-    with SandboxServer(engine=engine) as server:
+    # Unlimited traffic, said explicitly: the scenario is hundreds of requests from a client that,
+    # like the ones it stands for, does not pace itself (test_ratelimit.py covers the limits).
+    with SandboxServer(engine=engine, rate_limits=()) as server:
         played = Scenario(server)
         played.run()
         yield played
