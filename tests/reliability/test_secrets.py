@@ -199,7 +199,9 @@ def test_full_lifecycle_at_debug_verbosity_leaks_no_credential(canary_server: Sa
                      "state/challenges/blog.json", "state/challenges/blog.zone", "hook-env.json",
                      "state/csr/shop.rsa.csr.pem", "state/csr/unsigned.ecdsa.csr.pem"):
         assert (repo / artefact).is_file(), artefact  # each artefact class really was produced
-    assert len(server.requests()) > 50
+    # The server really saw the traffic; how many polls depends on timing (46-52 measured on a
+    # loaded 2-core machine, the creates and input updates alone are over 15).
+    assert len(server.requests()) > 40
     # What reached CPS besides the signature: every path and query (bodies are in its data file).
     sent = {"sandbox request log": json.dumps(server.requests())}
     findings = (run.scan(CANARY, imported.repo, local.repo, exclude=(local.repo / ".reconcile/sandbox/.edgerc",))
