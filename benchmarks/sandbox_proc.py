@@ -46,6 +46,9 @@ Setup = Callable[[SandboxServer], Any]
 
 
 def _serve(options: dict[str, Any], setup: Setup | None, conn: Connection) -> None:
+    # No create throttle and no request limits, said explicitly: these benchmarks measure latency
+    # and work per request; what the account's request budget costs is measured on its own.
+    options = {"rate_limits": (), **options}
     with SandboxServer(engine=EngineConfig(create_throttle_seconds=0), **options) as sandbox:
         extra = setup(sandbox) if setup is not None else None
         freeze_startup_heap()  # as `reconcile sandbox` does once its data is loaded
@@ -95,7 +98,8 @@ class SandboxProcess:
 
 @contextmanager
 def sandbox_process(setup: Setup | None = None, **options: Any) -> Iterator[SandboxProcess]:
-    """Start a sandbox (``SandboxServer(**options)``, no create throttle) in a spawned child."""
+    """Start a sandbox (``SandboxServer(**options)``, no create throttle, no request limits unless
+    ``rate_limits`` is given) in a spawned child."""
     ours, theirs = multiprocessing.Pipe()
     child = multiprocessing.get_context("spawn").Process(target=_serve, args=(options, setup, theirs), daemon=True)
     child.start()

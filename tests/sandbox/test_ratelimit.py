@@ -12,7 +12,6 @@ from reconciler.cps.pacing import scaled_account_limit
 from reconciler.cps.retry import RetryPolicy
 from reconciler.sandbox.app import create_app
 from reconciler.sandbox.config import SandboxConfig
-from reconciler.sandbox.engine import EngineConfig
 from reconciler.sandbox.media import media_type as V
 from reconciler.sandbox.ratelimit import PRODUCTION, RateLimiter, parse_rate_limits, retry_after_seconds
 from tests.sandbox.helpers import dv_body, signed_client
