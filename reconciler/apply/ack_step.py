@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from reconciler.apply.context import WorkflowContext
-from reconciler.apply.warnings import decide
+from reconciler.apply.warnings import NEVER_AUTO_ACKNOWLEDGED, decide
 from reconciler.errors import Conflict, NotFound, WriteOutcomeUnknown
 
 log = logging.getLogger("reconciler.apply")
@@ -36,10 +36,14 @@ async def acknowledge_warnings(ctx: WorkflowContext, enrollment_id: int, change_
     decision = decide(warnings.warnings, acknowledge_all=allow_all, auto_approve=spec.auto_approve_warnings)
     if not decision.acknowledge:
         setting = f"acknowledge_{which.replace('-', '_')}_warnings"
+        texts = [str(w) for w in decision.blocking]
+        if any(w.code in NEVER_AUTO_ACKNOWLEDGED for w in decision.blocking):
+            raise ctx.wait(f"{which} warnings that apply never acknowledges by itself", texts + [
+                "the certificate does not match the CSR's key or leaves out names: upload a correct one, "
+                "or acknowledge in Control Center if you really mean it"])
         raise ctx.wait(
             f"waiting for acknowledgement of {which} warnings",
-            [str(w) for w in decision.blocking]
-            + [f"allow them with {setting}: true or auto_approve_warnings: [CODE, ...] in the spec"])
+            texts + [f"allow them with {setting}: true or auto_approve_warnings: [CODE, ...] in the spec"])
     ctx.step(f"acknowledge {which} warnings", ", ".join(w.code or "?" for w in decision.warnings))
     try:
         if pre:

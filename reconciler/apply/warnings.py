@@ -21,6 +21,7 @@ _KEY_PREFIX = re.compile(r"^\s*(?:RSA|ECDSA)\s*:\s*")
 # Prose templates -> code, for warnings that arrive without their code.
 _TEMPLATES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), code) for pattern, code in (
+        (r"does not (include|cover) .*names|missing san", "CSR_VS_CERTIFICATE_MISSING_SAN_FROM_SAN_LIST_IN_CERTIFICATE"),
         (r"san.*removed.*acknowledg|removed.*from the certificate", "SANS_REMOVED_REQUIRE_ACKNOWLEDGEMENT"),
         (r"expir\w* .*(too short|less than)", "CERTIFICATE_EXPIRATION_TOO_SHORT"),
         (r"key .*(does not|doesn't) match|key mismatch", "CSR_VS_CERTIFICATE_KEY_MISMATCH"),
@@ -76,6 +77,14 @@ def parse_warnings(text: str | None) -> list[CpsWarning]:
     return found
 
 
+# Warnings no policy may acknowledge for a person: the certificate CPS would deploy does not
+# belong to the CSR's key, or leaves out names the enrollment serves (an outage for those names).
+NEVER_AUTO_ACKNOWLEDGED = frozenset({
+    "CSR_VS_CERTIFICATE_KEY_MISMATCH",
+    "CSR_VS_CERTIFICATE_MISSING_SAN_FROM_SAN_LIST_IN_CERTIFICATE",
+})
+
+
 @dataclass(frozen=True)
 class WarningDecision:
     """Whether to acknowledge, and the warnings a person must review otherwise."""
@@ -86,8 +95,12 @@ class WarningDecision:
 
 
 def decide(text: str | None, *, acknowledge_all: bool, auto_approve: list[str] | tuple[str, ...]) -> WarningDecision:
-    """Acknowledge when the spec says so, or when every warning's code is in ``auto_approve``."""
+    """Acknowledge when the spec says so, or when every warning's code is in ``auto_approve``;
+    never when a warning is one of ``NEVER_AUTO_ACKNOWLEDGED``, whatever the spec says."""
     warnings = tuple(parse_warnings(text))
+    dangerous = tuple(w for w in warnings if w.code in NEVER_AUTO_ACKNOWLEDGED)
+    if dangerous:
+        return WarningDecision(False, dangerous, warnings)
     if acknowledge_all:
         return WarningDecision(True, (), warnings)
     allowed = {c.upper() for c in auto_approve}

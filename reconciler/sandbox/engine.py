@@ -18,7 +18,8 @@ Choices where CPS's behaviour is not public (CPS-API.md tags them [sandbox]):
 - Delete: 200 and immediate removal when nothing was ever deployed and no deploy date is given;
   otherwise 202 and removal ``durations.deletion`` later (GET keeps working until then).
 - Cancel (explicit, or a ``deny`` acknowledgement) restores the body the change's PUT replaced.
-- Third-party uploads with a hard mismatch (key, names, dates, unreadable PEM) answer 400.
+- Third-party uploads that are not usable certificates (unreadable PEM, wrong key type, out of
+  date) answer 400; a key or name mismatch is a post-verification warning, as in CPS.
 - A change-management acknowledgement whose ``hash`` differs from the current info answers 409.
 """
 

@@ -1,7 +1,11 @@
 """Third-party certificates: the CSRs CPS hands out, and the checks on what comes back.
 
-Hard findings (wrong key, names not covered, out of date, unreadable PEM) refuse the upload with
-400 and leave the change waiting for a better one. Warning lines read ``<key type>: <CODE>: text``
+Only a body that is not a usable certificate (unreadable PEM, a key of the wrong type, out of
+date) is refused with 400, leaving the change waiting for a better one. As CPS does, a
+certificate for another key than the CSR's, or one that leaves out names, is taken and stops at
+``wait-review-third-party-cert`` with ``CSR_VS_CERTIFICATE_KEY_MISMATCH`` /
+``CSR_VS_CERTIFICATE_MISSING_SAN_FROM_SAN_LIST_IN_CERTIFICATE`` warnings (apply never
+acknowledges those by itself). Warning lines read ``<key type>: <CODE>: text``
 where a code from Akamai's catalogue fits (the client's warning policy matches codes), and
 ``<key type>: text`` where none does. Softer findings (chain that does not lead to
 the leaf, expiry within 30 days, extra names, SHA-1) become post-verification warnings that the
@@ -155,7 +159,8 @@ def verify_upload(body: Json, csrs: list[Json], items: list[Json], now: datetime
             raise bad_request(f"The {alg} certificate is empty.")
         leaf, extra = certs[0], certs[1:]
         chain = extra + _load_pems(item.get("trustChain"), f"{alg} trust chain")
-        _hard_checks(body, by_algorithm[alg], alg, leaf, now)
+        _hard_checks(alg, leaf, now)
+        findings.extend(_match_findings(body, by_algorithm[alg], alg, leaf))
         names = _names_of(leaf)
         unexpected = sorted(names - {n.lower() for n in all_names(body)})
         if unexpected:
@@ -183,20 +188,25 @@ def verify_upload(body: Json, csrs: list[Json], items: list[Json], now: datetime
     return stored, findings
 
 
-def _hard_checks(body: Json, csr_record: Json, alg: str, leaf: x509.Certificate, now: datetime) -> None:
+def _match_findings(body: Json, csr_record: Json, alg: str, leaf: x509.Certificate) -> list[str]:
+    """What CPS accepts and then stops on for review: a leaf for another key, names left out."""
     csr = x509.load_pem_x509_csr(csr_record["csr"].encode("ascii"))
-    key_alg = _algorithm_of(leaf.public_key())
-    if key_alg != alg:
-        raise _refuse(f"The certificate uploaded as {alg} has a {key_alg or 'unsupported'} key.")
+    findings = []
     if _spki(leaf.public_key()) != _spki(csr.public_key()):
-        raise _refuse(
-            f"CSR_VS_CERTIFICATE_KEY_MISMATCH: the public key of the {alg} certificate does not match "
-            f"the {alg} CSR of this change. Sign the CSR from the third-party-csr input."
-        )
+        findings.append(f"{alg}: CSR_VS_CERTIFICATE_KEY_MISMATCH: The public key of the certificate does not "
+                        f"match the public key of the {alg} CSR of this change.")
     names = _names_of(leaf)
     missing = [n for n in required_names(body) if n.lower() not in names]
     if missing:
-        raise _refuse(f"The {alg} certificate does not cover these names of the enrollment: {', '.join(missing)}.")
+        findings.append(f"{alg}: CSR_VS_CERTIFICATE_MISSING_SAN_FROM_SAN_LIST_IN_CERTIFICATE: The certificate "
+                        f"does not include these names of the CSR: {', '.join(missing)}.")
+    return findings
+
+
+def _hard_checks(alg: str, leaf: x509.Certificate, now: datetime) -> None:
+    key_alg = _algorithm_of(leaf.public_key())
+    if key_alg != alg:
+        raise _refuse(f"The certificate uploaded as {alg} has a {key_alg or 'unsupported'} key.")
     if leaf.not_valid_before_utc > now:
         raise _refuse(f"The {alg} certificate is not valid before {leaf.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ}.")
     if leaf.not_valid_after_utc <= now:

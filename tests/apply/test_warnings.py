@@ -48,3 +48,19 @@ def test_a_warning_shows_its_code_once() -> None:
                           "acknowledgement: b.example.com.")
     assert str(keyed) == "END_ENTITY_CERT_IN_TRUST_CHAIN: RSA: The end-entity certificate is included in the trust chain."
     assert str(unknown) == "UNRECOGNISED: Something odd happened."
+
+
+def test_a_key_mismatch_or_missing_san_is_never_acknowledged_by_policy() -> None:
+    from reconciler.apply.warnings import decide
+
+    for line in ("RSA: CSR_VS_CERTIFICATE_KEY_MISMATCH: The public key of the certificate does not match.",
+                 "ECDSA: CSR_VS_CERTIFICATE_MISSING_SAN_FROM_SAN_LIST_IN_CERTIFICATE: names left out: a.example.com",
+                 "The public key of the certificate does not match the key of the CSR."):
+        text = f"[WARNINGS]\n{line}\nCERTIFICATE_EXPIRATION_TOO_SHORT: soon\n"
+        everything = ["CSR_VS_CERTIFICATE_KEY_MISMATCH", "CSR_VS_CERTIFICATE_MISSING_SAN_FROM_SAN_LIST_IN_CERTIFICATE",
+                      "CERTIFICATE_EXPIRATION_TOO_SHORT"]
+        decision = decide(text, acknowledge_all=True, auto_approve=everything)
+        assert not decision.acknowledge
+        assert [w.code for w in decision.blocking] in (["CSR_VS_CERTIFICATE_KEY_MISMATCH"],
+                                                       ["CSR_VS_CERTIFICATE_MISSING_SAN_FROM_SAN_LIST_IN_CERTIFICATE"])
+    assert decide("[WARNINGS]\nCERTIFICATE_EXPIRATION_TOO_SHORT: soon\n", acknowledge_all=True, auto_approve=[]).acknowledge

@@ -321,3 +321,29 @@ async def test_signer_that_moves_the_certificate_out_of_the_repository_is_refuse
         assert outcome.status == "failed", outcome
         assert "certs/shop/rsa" in outcome.message and "outside the repository" in outcome.message
         assert not [r for r in rig.app.runtime.requests if r["method"] == "POST"]
+
+
+async def test_a_key_mismatch_uploaded_elsewhere_is_never_acknowledged_by_apply(tmp_path: Path) -> None:
+    """Issue 18: CPS takes a certificate for another key and stops for review; apply shows the
+    warning and waits for a person (exit 3) even when the spec acknowledges every warning."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from reconciler.cps.models import CertificateAndTrustChain
+
+    async with sandbox_rig(tmp_path) as rig:
+        spec = tp_spec(dual_stack=False, acknowledge_post_verification_warnings=True,
+                       auto_approve_warnings=["CSR_VS_CERTIFICATE_KEY_MISMATCH"])
+        eid, cid = await rig.create(spec)
+        rig.app.runtime.advance(600)
+        other = rsa.generate_private_key(65537, 2048)
+        leaf, chain = CertificateAuthority("Elsewhere").issue(other.public_key(), spec.common_name, list(spec.sans))
+        # Someone else (Control Center, another tool) uploads it.
+        await rig.client.upload_third_party_certificates(eid, cid, [
+            CertificateAndTrustChain(key_algorithm="RSA", certificate=leaf, trust_chain=chain)])
+        held = await EnrollmentWorkflow(rig.context(spec), eid, cid).run()
+        assert held.status == "waiting" and "never acknowledges" in held.message, held
+        assert any(d.startswith("CSR_VS_CERTIFICATE_KEY_MISMATCH: RSA: ") or "CSR_VS_CERTIFICATE_KEY_MISMATCH" in d
+                   for d in held.details), held.details
+        change = await rig.client.get_change(eid, cid)
+        assert change.allowed("post-verification-warnings-acknowledgement") is not None  # still waiting in CPS
+        assert not [r for r in rig.app.runtime.requests if r["path"].endswith("post-verification-warnings-ack")]
