@@ -23,6 +23,7 @@ Example (every key optional)::
     publishers: {hook: {publish: "..."}}        # merged under validation.<publisher> of DV specs
     dns_check: {timeout: 10m, interval: 5s, nameservers: [], resolver: null}   # DV propagation check
     http_check: {timeout: 2m, interval: 5s, connect_to: null}
+    state: {backend: file}        # or {backend: postgres, dsn_env: RECONCILE_STATE_DSN, workspace: NAME}
 
 Durations are seconds (a number) or a number with a unit: ``90s``, ``10m``, ``1h``.
 """
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -45,8 +46,8 @@ from pydantic import (
 
 from reconciler.errors import ConfigError
 
-__all__ = ["CONFIG_FILE", "Config", "DnsCheckConfig", "HttpCheckConfig", "PublisherDefaults", "SafetyConfig",
-           "load_config"]
+__all__ = ["CONFIG_FILE", "Config", "DnsCheckConfig", "FileStateConfig", "HttpCheckConfig", "PostgresStateConfig",
+           "PublisherDefaults", "SafetyConfig", "StateConfig", "load_config"]
 
 CONFIG_FILE = "reconcile.yaml"
 
@@ -119,6 +120,36 @@ class HttpCheckConfig(BaseModel):
         "--connect-to). Default: the challenge URL's host.")
 
 
+class FileStateConfig(BaseModel):
+    """The state as files under ``state_path``, committed with the specs (docs/state.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: Literal["file"] = Field("file", description="file: the state lives in the repository (default).")
+
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+
+
+class PostgresStateConfig(BaseModel):
+    """The state in a PostgreSQL database shared by runners (docs/state.md, "PostgreSQL backend")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: Literal["postgres"] = Field(description="postgres: the state lives in a PostgreSQL database.")
+    workspace: str = Field(pattern=_NAME, description="This repository's (or environment's) state in the "
+                           "database; several workspaces share one database, isolated from each other.")
+    dsn_env: str = Field("RECONCILE_STATE_DSN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                         description="Environment variable holding the connection string (it carries the "
+                         "password: it is never read from this file). Default: RECONCILE_STATE_DSN.")
+    schema_name: str = Field("reconcile", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+                             description="Database schema holding reconcile's tables (created on first use). "
+                             "Default: reconcile.")
+
+
+StateConfig = Annotated[FileStateConfig | PostgresStateConfig, Field(discriminator="backend")]
+
+
 class Config(BaseModel):
     """Everything reconcile.yaml says, with defaults applied and paths made absolute."""
 
@@ -141,6 +172,8 @@ class Config(BaseModel):
     publishers: PublisherDefaults = Field(default_factory=PublisherDefaults)
     dns_check: DnsCheckConfig = Field(default_factory=DnsCheckConfig)
     http_check: HttpCheckConfig = Field(default_factory=HttpCheckConfig)
+    state: StateConfig = Field(default_factory=FileStateConfig,
+                               description="Where the state is kept: file (default) or postgres.")
 
     # The same data as `defaults`/`publishers`, but as loaded (with line marks) for error reporting.
     _marked: dict[str, Any] = PrivateAttr(default_factory=dict)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from reconciler.cps.client import CpsClient
 from reconciler.sandbox.testing import SandboxServer
+from tests.pgserver import PgCluster
 from tests.secretscan import SecretScan
 
 
@@ -44,3 +48,56 @@ def secret_scan() -> Iterator[SecretScan]:
     yield scan
     if scan.secrets and not scan.checked:
         scan.check()
+
+
+# -- PostgreSQL (the postgres state backend) ------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """A throw-away PostgreSQL server for the session (tests/pgserver.py). Skipped, loudly, only when
+    none can be started outside CI; under CI=true that is a failure."""
+    try:
+        cluster = PgCluster().__enter__()
+    except Exception as exc:  # binaries missing, initdb/pg_ctl failed, psycopg missing
+        reason = f"NO POSTGRESQL SERVER: the postgres state backend is NOT TESTED here ({exc})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        yield cluster
+    finally:
+        cluster.__exit__()
+
+
+@dataclass(frozen=True)
+class PgWorkspace:
+    """A fresh workspace in ``pg_cluster``'s database; its DSN is in os.environ[DSN_ENV] for the test."""
+
+    cluster: PgCluster
+    name: str
+    dsn: str
+
+    @property
+    def config(self) -> dict[str, str]:
+        """The ``state:`` block of reconcile.yaml for this workspace."""
+        return {"backend": "postgres", "workspace": self.name, "dsn_env": DSN_ENV}
+
+
+DSN_ENV = "RECONCILE_STATE_DSN"
+
+
+@pytest.fixture
+def pg_workspace(pg_cluster: PgCluster, monkeypatch: pytest.MonkeyPatch) -> PgWorkspace:
+    workspace = PgWorkspace(pg_cluster, f"t-{uuid.uuid4().hex[:12]}", pg_cluster.dsn())
+    monkeypatch.setenv(DSN_ENV, workspace.dsn)
+    return workspace
+
+
+@pytest.fixture(params=["file", "postgres"])
+def state_backend(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The ``state:`` block of reconcile.yaml, once per backend (postgres: a fresh workspace, DSN in
+    the environment, so that CLI subprocesses inherit it)."""
+    if request.param == "file":
+        return {"backend": "file"}
+    workspace: PgWorkspace = request.getfixturevalue("pg_workspace")
+    return workspace.config

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.errors import PublisherError
+from reconciler.secretenv import child_environment
 
 _TAIL = 800  # characters of output quoted in an error: enough to see why, not a log dump
 
@@ -31,7 +32,7 @@ async def run_shell(command: str, *, env: Mapping[str, str], cwd: Path, timeout:
     Raises PublisherError naming ``what`` when it cannot start, times out (its whole process
     group is killed) or exits non-zero.
     """
-    full_env = {**os.environ, **env}
+    full_env = {**child_environment(), **env}  # without secrets of ours (the state DSN)
     # Hooks such as `reconcile sandbox-sign` must find this installation's scripts even when
     # its virtualenv is not activated, so its bin directory comes first on PATH.
     bin_dir = str(Path(sys.executable).parent)

@@ -27,7 +27,7 @@ from reconciler.cps.client import CpsClient
 from reconciler.errors import ConfigError
 from reconciler.plan.model import Plan
 from reconciler.plan.render import render
-from reconciler.state.store import StateStore
+from reconciler.state.backends import open_store
 
 POLL_ENV = "RECONCILE_POLL_INTERVAL"
 """Seconds before the first re-read of a change (backing off to 6x). Default 10, 0.05 with --sandbox."""
@@ -120,7 +120,7 @@ def apply(opts: GlobalOptions, planfile: Path | None, auto_approve: bool, target
     certificate to sign, warnings or change management to acknowledge).
     """
     config, specs = load_project(opts)
-    store = StateStore(config.state_path)
+    store = open_store(config)
     options = plan_options(config, targets=targets, allow_delete=allow_delete, force=force,
                            cancel_pending=cancel_pending)
     apply_options = ApplyOptions(parallelism=parallelism or config.parallelism, timeout=timeout, no_wait=no_wait,

@@ -26,8 +26,8 @@ from reconciler.observe.exports import (
 )
 from reconciler.spec.loader import load_specs
 from reconciler.spec.models import DvEnrollmentSpec
+from reconciler.state.backends import open_store
 from reconciler.state.model import StateEntry
-from reconciler.state.store import StateStore
 
 
 async def _live(opts: GlobalOptions, config: Config, name: str, entry: StateEntry) -> ChallengeExport | None:
@@ -74,7 +74,7 @@ def challenges(opts: GlobalOptions, name: str, fmt: str, check: bool, confirm_pu
     config = load_config(opts.config_path)
     if check and fmt == "zone":
         raise ConfigError("--check prints a table or json, not a zone file")
-    entry = StateStore(config.state_path).read().entry(name)
+    entry = open_store(config).read().entry(name)
     if entry is None:
         raise StateError(f"{name}: not in the state file (apply or import it first)")
     ledger = ChallengeLedger(challenges_dir(config.state_path.parent), name)

@@ -13,8 +13,8 @@ from reconciler.cli.wiring import open_client
 from reconciler.config import Config, load_config
 from reconciler.errors import StateError
 from reconciler.observe.exports import export_csrs
+from reconciler.state.backends import open_store
 from reconciler.state.model import StateEntry
-from reconciler.state.store import StateStore
 
 
 async def _export(opts: GlobalOptions, config: Config, name: str, entry: StateEntry, out: Path) -> list[Path]:
@@ -30,7 +30,7 @@ async def _export(opts: GlobalOptions, config: Config, name: str, entry: StateEn
 def csr(opts: GlobalOptions, name: str, out: Path | None) -> None:
     """Fetch the CSRs of NAME's pending third-party change and print the paths written."""
     config = load_config(opts.config_path)
-    entry = StateStore(config.state_path).read().entry(name)
+    entry = open_store(config).read().entry(name)
     if entry is None:
         raise StateError(f"{name}: not in the state file (apply or import it first)")
     directory = out if out is not None else csr_dir(config.state_path.parent)

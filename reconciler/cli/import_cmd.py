@@ -14,9 +14,9 @@ from reconciler.cli.wiring import open_client
 from reconciler.config import Config, load_config
 from reconciler.cps.models import Enrollment
 from reconciler.observe.importer import ImportResult, bind, fetch, write_specs
+from reconciler.state.backends import open_store
 from reconciler.state.gitmerge import write_gitignore
 from reconciler.state.layout import Layout
-from reconciler.state.store import StateStore
 
 
 async def _fetch(opts: GlobalOptions, config: Config, contract: str, ids: list[int] | None) -> list[Enrollment]:
@@ -74,7 +74,7 @@ def import_(opts: GlobalOptions, contract: str | None, ids: tuple[int, ...], imp
     contract_id = contract or config.default_contract
     if not contract_id:
         raise click.UsageError("no --contract and no default_contract in reconcile.yaml")
-    store = StateStore(config.state_path)
+    store = open_store(config)
     with store.lock("import"):
         enrollments = asyncio.run(_fetch(opts, config, contract_id, None if import_all else list(ids)))
         state = store.read()
@@ -95,7 +95,8 @@ def _report(result: ImportResult, verb: str) -> None:
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     click.echo(f"{len(result.imported)} {verb}, {len(result.skipped)} skipped.")
-    _gitignore(result.config)
+    if result.config.state.backend == "file":  # the postgres backend leaves no working files in the repository
+        _gitignore(result.config)
 
 
 def _gitignore(config: Config) -> None:

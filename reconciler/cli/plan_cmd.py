@@ -17,8 +17,8 @@ from reconciler.plan.planner import PlanOptions
 from reconciler.plan.render import FORMATS, render
 from reconciler.plan.saved import save_plan
 from reconciler.spec.loader import LoadedSpecs
+from reconciler.state.backends import open_store
 from reconciler.state.model import State
-from reconciler.state.store import StateStore
 
 
 async def _plan(opts: GlobalOptions, config: Config, specs: LoadedSpecs, state: State, options: PlanOptions,
@@ -54,7 +54,7 @@ def plan(opts: GlobalOptions, out: Path | None, fmt: str, targets: tuple[str, ..
     actions count as changes; changes that only wait on CPS do not).
     """
     config, specs = load_project(opts)
-    state = StateStore(config.state_path).read()
+    state = open_store(config).read()
     options = plan_options(config, targets=targets, allow_delete=allow_delete, force=force,
                            cancel_pending=cancel_pending)
     do_refresh = refresh and not no_refresh

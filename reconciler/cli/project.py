@@ -13,7 +13,7 @@ from reconciler.errors import ReconcileError
 from reconciler.plan.planner import PlanOptions
 from reconciler.plan.safety import Thresholds
 from reconciler.spec.loader import LoadedSpecs, Uploaded, load_specs
-from reconciler.state.store import StateStore
+from reconciler.state.backends import open_store
 
 
 def uploaded_certificates(config: Config) -> Uploaded:
@@ -21,7 +21,7 @@ def uploaded_certificates(config: Config) -> Uploaded:
     file that is one of them is a warning rather than an error. A missing or unreadable state
     file gives none here; reading it for real later says what is wrong with it."""
     try:
-        state = StateStore(config.state_path).read()
+        state = open_store(config).read()
     except (ReconcileError, OSError):
         return {}
     return {name: frozenset(entry.certificate_fingerprints.values()) for name, entry in state.entries.items()}

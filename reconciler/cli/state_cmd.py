@@ -1,4 +1,5 @@
-"""`reconcile state ...`: work on the state itself (merging a git conflict in it)."""
+"""`reconcile state ...`: work on the state itself (merging a git conflict in it; history, pull, push,
+migrate and unlock are in ``state_remote_cmd.py``)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def merge(opts: GlobalOptions, install: bool) -> None:
         for line in install_driver(layout):
             click.echo(line)
         return
-    store = StateStore(config.state_path)
+    store = StateStore(config.state_path)  # git conflicts exist only in a file state
     with store.lock("state merge"):
         resolved = merge_conflicted(layout)
         store.read()  # what every command will read next: must load
@@ -81,3 +82,9 @@ def merge_file_cmd(base: Path, ours: Path, theirs: Path, path: Path | None) -> N
         ours.write_bytes(b"<<<<<<< ours\n" + o + b"=======\n" + t + b">>>>>>> theirs\n")
         sys.exit(1)
     ours.write_bytes(merged)
+
+
+from reconciler.cli.state_remote_cmd import COMMANDS  # noqa: E402  (history, pull, push, migrate, unlock)
+
+for _command in COMMANDS:
+    state.add_command(_command)

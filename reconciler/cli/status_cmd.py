@@ -15,8 +15,8 @@ from reconciler.config import Config, load_config
 from reconciler.observe.status import DEFAULT_THRESHOLD_DAYS, StatusRow, collect_status, expiring
 from reconciler.observe.status_render import FORMATS, render_status
 from reconciler.spec.loader import LoadedSpecs, load_specs
+from reconciler.state.backends import open_store
 from reconciler.state.model import State
-from reconciler.state.store import StateStore
 
 
 async def _collect(opts: GlobalOptions, config: Config, specs: LoadedSpecs, state: State) -> list[StatusRow]:
@@ -37,7 +37,7 @@ def status(opts: GlobalOptions, fmt: str, within: int | None, threshold: int) ->
     waits for, staging and production expiry (days left), and drift. Reads CPS; changes nothing."""
     config = load_config(opts.config_path)
     specs = load_specs(config, uploaded=uploaded_certificates(config))
-    state = StateStore(config.state_path).read()
+    state = open_store(config).read()
     rows = asyncio.run(_collect(opts, config, specs, state))
     mark = within if within is not None else threshold
     click.echo(render_status(rows, fmt, mark), nl=False)

@@ -31,7 +31,6 @@ Only this module and ``layout.py`` know that a state is files; ``store.py`` spea
 from __future__ import annotations
 
 import contextlib
-import getpass
 import os
 import socket
 import threading
@@ -45,7 +44,7 @@ import filelock
 from pydantic import ValidationError
 
 from reconciler.errors import StateError, StateLocked
-from reconciler.state.backend import LockInfo
+from reconciler.state.backend import LockInfo, StateVersion, whoami
 from reconciler.state.files import (
     Signature,
     atomic_write,
@@ -58,13 +57,6 @@ from reconciler.state.files import (
 )
 from reconciler.state.layout import Header, Layout
 from reconciler.state.model import FORMAT_VERSION, State, StateEntry
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return str(os.getuid())
 
 
 class FileBackend:
@@ -83,8 +75,8 @@ class FileBackend:
         """Writes made (a batch of entry files counts once); benchmarks report it."""
 
     @property
-    def location(self) -> Path:
-        return self.layout.header
+    def location(self) -> str:
+        return str(self.layout.header)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -237,12 +229,12 @@ class FileBackend:
         try:
             lock.acquire()
         except filelock.Timeout:
-            raise StateLocked(str(layout.header), self.holder()) from None
+            raise StateLocked(self.location, self.holder()) from None
         # Whoever held the lock before is gone: a temporary file of ours is a killed writer's.
         remove_stale_temps(layout.directory, f".{layout.header.name}.")
         remove_stale_temps(layout.entries, ".")
         info = LockInfo(id=str(uuid.uuid4()), operation=operation, pid=os.getpid(), host=socket.gethostname(),
-                        user=_user(), started=datetime.now(UTC).isoformat(timespec="seconds"))
+                        user=whoami(), started=datetime.now(UTC).isoformat(timespec="seconds"))
         try:
             atomic_write(layout.info, info.model_dump_json().encode("utf-8"))
             yield info
@@ -250,6 +242,54 @@ class FileBackend:
             with contextlib.suppress(OSError):
                 layout.info.unlink()
             lock.release()
+
+
+    def unlock(self, lock_id: str) -> str:
+        """Remove the record of a lock whose process is gone; refuse while the OS lock is held."""
+        layout = self.layout
+        try:
+            info: LockInfo | None = LockInfo.model_validate_json(layout.info.read_bytes())
+        except (OSError, ValidationError, ValueError):
+            info = None
+        if info is None or info.id != lock_id:
+            now = f"the lock record names {info.id}" if info is not None else "no lock is recorded"
+            raise StateError(f"state {layout.header}: no lock {lock_id} ({now}); nothing was changed")
+        who = ", ".join(f"{k}={v}" for k, v in info.holder().items() if k != "id")
+        lock = filelock.FileLock(layout.lock, timeout=0, thread_local=False)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            alive = f"process {info.pid} on this host" if info.host == socket.gethostname() \
+                else f"a process on host {info.host}"
+            raise StateError(f"state {layout.header}: lock {lock_id} ({who}) is held by {alive}: a file lock is "
+                             "released by the operating system when its process ends, and cannot be taken from a "
+                             f"live one; stop that run (kill {info.pid} on {info.host}) if it hangs") from None
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                layout.info.unlink()
+        finally:
+            lock.release()
+        return (f"lock {lock_id} ({who}) was no longer held: its process had ended and the operating system "
+                "had released it; its record was removed")
+
+    # -- history -----------------------------------------------------------------------------
+
+    def history(self) -> list[StateVersion]:
+        """Only the current version: git keeps the earlier ones (``git log -p -- state/``)."""
+        state = self.read()
+        if state.serial == 0:
+            return []
+        stamps = [e.updated_at for e in state.entries.values() if e.updated_at is not None]
+        return [StateVersion(version=None, serial=state.serial, lineage=state.lineage, entries=len(state.entries),
+                             written_at=max(stamps) if stamps else None)]
+
+    def version(self, serial: int) -> State:
+        state = self.read()
+        if state.serial == serial and serial != 0:
+            return state
+        raise StateError(f"state {self.layout.header} is at serial {state.serial}; the file backend keeps only "
+                         f"the current state (and each file's previous copy, *.backup): earlier versions are in "
+                         f"git (git log -p -- {self.layout.directory})")
 
 
 def _assemble(header: Header, entries: dict[str, StateEntry]) -> State:

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.errors import StateError
+from reconciler.errors import StateError, StateLocked
 from reconciler.state.backend import LockInfo, StateBackend
 from reconciler.state.filebackend import FileBackend
 from reconciler.state.model import State, StateEntry
@@ -48,6 +48,15 @@ def entry_change(name: str, fields: dict[str, Any]) -> Callable[[State], State]:
             raise StateError(f"no state entry named {name!r}")
         return state.with_entry(name, StateEntry.model_validate({**entry.model_dump(), **fields}))
     return change
+
+
+def check_consistent(state: State, what: str) -> None:
+    """``state``'s serial must be what its entries add up to (else it was edited by hand or damaged)."""
+    expected = state.serial_base + sum(e.revision for e in state.entries.values())
+    if state.serial != expected or state.serial < 1:
+        raise StateError(f"{what} has serial {state.serial}, but its serial_base and its entries' revisions "
+                         f"add up to {expected}: it is not a state reconcile wrote (do not edit serial, "
+                         "serial_base or revision by hand)")
 
 
 class _Held:
@@ -87,6 +96,8 @@ class StateStore:
         self.info_path = layout.info
         self.entries_dir = layout.entries
         self.backend: StateBackend = backend if backend is not None else files
+        self.location = self.backend.location
+        """Where the state is, for messages: the header file, or the database workspace."""
         self._mutex = threading.RLock()
         self._held: _Held | None = None
 
@@ -134,6 +145,24 @@ class StateStore:
                 held.dirty = False
             return new
 
+    def replace(self, state: State) -> State:
+        """Store ``state`` exactly as given, its entries' history included (a migration, a push into
+        an empty store); refused when the stored state belongs to another lineage or when
+        ``state``'s serial does not follow from its entries."""
+        check_consistent(state, "the state to store")
+        with self._mutex:
+            held = self._held
+            current = held.state if held is not None and held.state is not None else self.backend.read()
+            if current.serial and current.lineage != state.lineage:
+                raise StateError(f"state {self.location} has lineage {current.lineage}, not {state.lineage}: "
+                                 "refusing to overwrite another state's history")
+            generation = self._next_generation()
+            self._write(state, generation)
+            if held is not None:
+                held.state, held.generation = state, generation
+                held.dirty = False
+            return state
+
     def _next_generation(self) -> int:
         held = self._held
         return held.generation + 1 if held is not None else 0
@@ -142,10 +171,10 @@ class StateStore:
         if current.serial == 0:
             return  # nothing stored yet
         if current.lineage != state.lineage:
-            raise StateError(f"state {self.path} has lineage {current.lineage}, not "
+            raise StateError(f"state {self.location} has lineage {current.lineage}, not "
                              f"{state.lineage}: refusing to overwrite another state's history")
         if current.serial != state.serial:
-            raise StateError(f"state {self.path} changed since it was read (serial "
+            raise StateError(f"state {self.location} changed since it was read (serial "
                              f"{current.serial} stored, {state.serial} in hand); re-read it")
 
     def update(self, change: Callable[[State], State], *, defer: bool = False) -> State:
@@ -227,7 +256,7 @@ class StateStore:
             earlier = held.error if held is not None else None
             if earlier is None:
                 raise
-            raise StateError(f"state {self.path}: write failed: {exc}; an earlier deferred write "
+            raise StateError(f"state {self.location}: write failed: {exc}; an earlier deferred write "
                              f"failed too: {earlier}") from exc
         if held is not None:
             self._made_good(held, generation)
@@ -236,14 +265,14 @@ class StateStore:
         """``generation`` is stored: a deferred failure it covers is reported and forgotten."""
         if held.error is not None and generation >= held.error_generation:
             log.warning("state %s: a deferred write failed (%s); a later write put the complete "
-                        "state on disk, nothing was lost", self.path, held.error)
+                        "state on disk, nothing was lost", self.location, held.error)
             held.error = None
 
     def _raise_deferred_error(self) -> None:
         held = self._held
         if held is not None and held.error is not None:
             error, held.error = held.error, None
-            raise StateError(f"state {self.path}: a deferred write failed: {error}") from error
+            raise StateError(f"state {self.location}: a deferred write failed: {error}") from error
 
     def flush(self) -> None:
         """Put every deferred record on disk now (waits for the worker's write in progress)."""
@@ -273,10 +302,25 @@ class StateStore:
         """Holder info of the current (or last crashed) lock, if readable."""
         return self.backend.holder()
 
+    def unlock(self, lock_id: str) -> str:
+        """Free the lock ``lock_id`` whose holder is gone or hung (``reconcile state unlock``)."""
+        return self.backend.unlock(lock_id)
+
     @contextlib.contextmanager
     def lock(self, operation: str = "apply", timeout: float = 0) -> Iterator[LockInfo]:
-        """Hold the state lock for the block; fail fast (or after ``timeout`` s) naming the holder."""
-        with self.backend.lock(operation, timeout) as info:
+        """Hold the state lock for the block; fail fast (or after ``timeout`` s) naming the holder.
+
+        Before waiting, says who it waits for (a warning on the ``reconciler.state`` logger).
+        """
+        with contextlib.ExitStack() as stack:
+            try:
+                info = stack.enter_context(self.backend.lock(operation, 0))
+            except StateLocked as busy:
+                if timeout <= 0:
+                    raise
+                who = ", ".join(f"{k}={v}" for k, v in busy.holder.items()) or "unknown holder"
+                log.warning("state %s is locked (%s); waiting up to %gs for it", self.location, who, timeout)
+                info = stack.enter_context(self.backend.lock(operation, timeout))
             yield from self._holding(info)
 
     def _holding(self, info: LockInfo) -> Iterator[LockInfo]:
