@@ -172,6 +172,11 @@ class PostgresBackend:
         with self._io:
             if self._ordered and generation <= self._generation:
                 return False
+            if self._disk is not None and self._disk == state and self._ordered:
+                # Nothing changed since this run's last write (a flush at the lock's release): no
+                # new version. Only while ordered: nobody else wrote meanwhile.
+                self._generation = generation
+                return True
             with self._session("cannot write the state") as conn:
                 ws = self._workspace(conn, create=True)
                 assert ws is not None
