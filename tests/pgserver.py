@@ -94,6 +94,13 @@ class PgCluster:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop", check=False)
         self.running = False
 
+    def shell_command(self, action: str) -> str:
+        """``pg_ctl`` doing ``action`` ("stop -m fast", "start"), as a shell command line (for hooks)."""
+        prefix = "runuser -u postgres -- " if self.as_postgres else ""
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60"
+        extra = f" -o '{options}' -l {self.dir / 'server.log'}" if action.startswith("start") else ""
+        return f"{prefix}{self.bin / 'pg_ctl'} -D {self.data} -w{extra} {action} >/dev/null"
+
     def setup_roles(self) -> None:
         self.admin(f"CREATE ROLE reconcile LOGIN PASSWORD '{PASSWORD}'")
         self.admin("CREATE DATABASE reconcile OWNER reconcile")

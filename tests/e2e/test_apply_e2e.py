@@ -33,7 +33,7 @@ from reconciler.sandbox.faults import FaultRule
 from reconciler.sandbox.quirks import quirk_rules
 from reconciler.sandbox.testing import SandboxServer
 from reconciler.spec.loader import load_specs
-from reconciler.state.store import StateStore
+from reconciler.state.backends import open_store
 from tests.secretscan import SecretScan, scan_for_secrets, secrets_of
 
 PERSON = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "phone": "+1 555 0100"}
@@ -79,12 +79,16 @@ class ClockPump:
         self._thread.join(timeout=10)
 
 
-def write_repo(root: Path, contract: str, specs: list[dict[str, Any]]) -> None:
+def write_repo(root: Path, contract: str, specs: list[dict[str, Any]], state: dict[str, str] | None = None) -> None:
+    """A repository in ``root``; ``state`` is reconcile.yaml's ``state:`` block (default: the file backend)."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "reconcile.yaml").write_text(yaml.safe_dump({
+    config: dict[str, Any] = {
         "default_contract": contract,
         "defaults": {"admin_contact": PERSON, "tech_contact": PERSON, "organization": ORG},
-    }))
+    }
+    if state is not None:
+        config["state"] = state
+    (root / "reconcile.yaml").write_text(yaml.safe_dump(config))
     specs_dir = root / "specs"
     specs_dir.mkdir(exist_ok=True)
     for old in specs_dir.glob("*.yaml"):
@@ -118,7 +122,7 @@ def cli(server: SandboxServer, root: Path, *args: str, env: dict[str, str] | Non
 
 
 def state_of(root: Path) -> dict[str, Any]:
-    data: dict[str, Any] = StateStore(root / "state" / "reconcile-state.json").read().model_dump(mode="json")
+    data: dict[str, Any] = open_store(load_config(root / "reconcile.yaml")).read().model_dump(mode="json")
     return data
 
 
@@ -267,7 +271,7 @@ async def _converged(server: SandboxServer, repo: Path, contract: str, count: in
     """Problems with the repo's state after the rerun (empty: converged)."""
     problems: list[str] = []
     config = load_config(repo / "reconcile.yaml")
-    store = StateStore(config.state_path)
+    store = open_store(config)
     state = store.read()
     async with CpsClient(server.credentials, base_url=server.base_url, verify=server.ca_bundle) as client:
         listed = await client.list_enrollments(contract)
@@ -295,16 +299,16 @@ async def _converged(server: SandboxServer, repo: Path, contract: str, count: in
 
 
 def _crash_case(server: SandboxServer, root: Path, index: int, boundary: str, names: tuple[str, ...],
-                update: bool) -> list[str]:
+                update: bool, state: dict[str, str] | None = None) -> list[str]:
     tag = f"k{index}"
     contract = f"ctr_1-KILL{index}"
     repo = root / tag
-    write_repo(repo, contract, crash_specs(tag, names))
+    write_repo(repo, contract, crash_specs(tag, names), state)
     if update:
         first = cli(server, repo, "apply", "--auto-approve", "--timeout", "25")
         if first.returncode != 0:
             return [f"{boundary}: first apply failed: {first.stdout}{first.stderr}"]
-        write_repo(repo, contract, crash_specs(tag, names, shrink=True))
+        write_repo(repo, contract, crash_specs(tag, names, shrink=True), state)
     killed = cli(server, repo, "apply", "--auto-approve", "--timeout", "25", env={"RECONCILE_TEST_KILL_AT": boundary})
     if killed.returncode != -signal.SIGKILL:
         return [f"{boundary}: apply was not killed there (exit {killed.returncode}): {killed.stderr[-800:]}"]

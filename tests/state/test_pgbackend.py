@@ -4,6 +4,7 @@ schema versions, workspaces, locks that die with their session, and errors that 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from reconciler.state.pgconnect import Dsn
 from reconciler.state.pgschema import LATEST
 from tests.conftest import DSN_ENV, PgWorkspace
 from tests.pgserver import PASSWORD, PgCluster
+from tests.secretscan import scan_for_secrets
 
 
 def _entry(eid: int | None = 10000, cn: str = "www.example.com") -> StateEntry:
@@ -241,8 +243,10 @@ def test_masking_covers_every_spelling_of_the_password() -> None:
         assert repr(dsn) == "Dsn(env='E')"
 
 
-def test_connection_errors_name_the_variable_never_the_dsn(pg_cluster: PgCluster,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_connection_errors_name_the_variable_never_the_dsn(pg_cluster: PgCluster, monkeypatch: pytest.MonkeyPatch,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    for logger in ("", "psycopg", "reconciler", "reconciler.state"):
+        caplog.set_level(logging.DEBUG, logger=logger)
     cases = {
         "wrong password": pg_cluster.dsn(password=PASSWORD[::-1]),
         "unparseable": f"host=127.0.0.1 password={PASSWORD} port",
@@ -259,6 +263,9 @@ def test_connection_errors_name_the_variable_never_the_dsn(pg_cluster: PgCluster
         for secret in (PASSWORD, PASSWORD[::-1], quote(PASSWORD, safe=""), quote(PASSWORD[::-1], safe=""), dsn):
             assert secret not in text, label
         assert err.value.__cause__ is None and err.value.__suppress_context__
+    assert "connection attempt" in caplog.text  # psycopg's DEBUG records were there to leak
+    findings = scan_for_secrets({"password": PASSWORD, "wrong": PASSWORD[::-1]}, texts={"log": caplog.text})
+    assert not findings, "\n".join(map(str, findings))
     monkeypatch.delenv(DSN_ENV)
     with pytest.raises(ConfigError, match="environment variable RECONCILE_STATE_DSN .* is not set"):
         Dsn.from_env(DSN_ENV)
