@@ -22,7 +22,6 @@ from reconciler.state.backends import open_store
 from tests.conftest import DSN_ENV, PgWorkspace
 from tests.e2e.test_apply_e2e import (
     QUICK_SIGNER,
-    ClockPump,
     _crash_case,
     cli,
     dv_hook,
@@ -50,12 +49,18 @@ def _uploads(server: SandboxServer) -> int:
                 and r["path"].endswith("/third-party-cert-and-trust-chain")])
 
 
-def test_lifecycle_apply_plan_status_import_on_each_backend(sandbox_server: SandboxServer, tmp_path: Path,
+@pytest.fixture
+def fast_server() -> Iterator[SandboxServer]:
+    with SandboxServer(speed=20000) as server:  # a CPS hour in 0.18 s
+        yield server
+
+
+def test_lifecycle_apply_plan_status_import_on_each_backend(fast_server: SandboxServer, tmp_path: Path,
                                                             state_backend: dict[str, str],
                                                             secret_scan: SecretScan) -> None:
     """apply (DV hook + dual-stack third-party), plan empty, status, a SAN change applied, import of
     the same enrollments into a second state, plan empty there: the same on both backends."""
-    server, repo = sandbox_server, tmp_path / "repo"
+    server, repo = fast_server, tmp_path / "repo"
     secret_scan.add_secrets({**secrets_of(server.credentials), **PG_SECRETS})
     secret_scan.add_path(tmp_path)
     www = dv_hook("www", "www.life.example.com")
@@ -63,26 +68,25 @@ def test_lifecycle_apply_plan_status_import_on_each_backend(sandbox_server: Sand
     specs = [www, third_party("shop", "shop.life.example.com", QUICK_SIGNER)]
     write_repo(repo, "ctr_1-LIFE", specs, state_backend)
     outputs = []
-    with ClockPump(server, step=1800.0):
-        applied = cli(server, repo, "apply", "--auto-approve", "--timeout", "25")
-        outputs.append(applied)
-        assert applied.returncode == 0, applied.stdout + applied.stderr
-        assert "Apply complete: 2 done." in applied.stdout
-        plan = cli(server, repo, "-vv", "plan", "--detailed-exitcode")  # psycopg's DEBUG records too
-        outputs.append(plan)
-        assert plan.returncode == 0, plan.stdout + plan.stderr
-        status = cli(server, repo, "status", "--format", "json")
-        outputs.append(status)
-        assert status.returncode == 0, status.stderr
-        assert "www.life.example.com" in status.stdout and "shop.life.example.com" in status.stdout
+    applied = cli(server, repo, "apply", "--auto-approve", "--timeout", "25")
+    outputs.append(applied)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "Apply complete: 2 done." in applied.stdout
+    plan = cli(server, repo, "-vv", "plan", "--detailed-exitcode")  # psycopg's DEBUG records too
+    outputs.append(plan)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    status = cli(server, repo, "status", "--format", "json")
+    outputs.append(status)
+    assert status.returncode == 0, status.stderr
+    assert "www.life.example.com" in status.stdout and "shop.life.example.com" in status.stdout
 
-        www["sans"] = ["www.life.example.com", "api.life.example.com"]
-        write_repo(repo, "ctr_1-LIFE", specs, state_backend)
-        again = cli(server, repo, "apply", "--auto-approve", "--timeout", "25")
-        outputs.append(again)
-        assert again.returncode == 0 and "www: update (spec-changed)" in again.stdout, again.stdout + again.stderr
-        outputs.append(cli(server, repo, "plan", "--detailed-exitcode"))
-        assert outputs[-1].returncode == 0, outputs[-1].stdout
+    www["sans"] = ["www.life.example.com", "api.life.example.com"]
+    write_repo(repo, "ctr_1-LIFE", specs, state_backend)
+    again = cli(server, repo, "apply", "--auto-approve", "--timeout", "25")
+    outputs.append(again)
+    assert again.returncode == 0 and "www: update (spec-changed)" in again.stdout, again.stdout + again.stderr
+    outputs.append(cli(server, repo, "plan", "--detailed-exitcode"))
+    assert outputs[-1].returncode == 0, outputs[-1].stdout
 
     state = state_of(repo)["entries"]
     assert {n: (e["intent"], e["change"]) for n, e in state.items()} == {"www": (None, None), "shop": (None, None)}
@@ -109,12 +113,6 @@ def test_lifecycle_apply_plan_status_import_on_each_backend(sandbox_server: Sand
         outputs.append(history)
     for i, done in enumerate(outputs):
         secret_scan.add_text(f"run {i}", done.stdout + done.stderr)
-
-
-@pytest.fixture
-def fast_server() -> Iterator[SandboxServer]:
-    with SandboxServer(speed=20000) as server:  # a CPS hour in 0.18 s
-        yield server
 
 
 def test_two_applies_on_one_workspace_then_the_holder_is_killed(fast_server: SandboxServer, tmp_path: Path,
