@@ -14,7 +14,7 @@ from reconciler.observe.importer import bind
 from reconciler.observe.tfcps import TfCps, collect
 from reconciler.observe.tfimport import CpsSide, TfImportResult, migrate, read_cps, state_rm_commands
 from reconciler.observe.tfstate import TfStateError, read_tfstate
-from reconciler.state.store import StateStore
+from reconciler.state.backends import open_store
 
 
 async def _read(opts: GlobalOptions, config: Config, tf: TfCps) -> dict[int, CpsSide]:
@@ -38,7 +38,7 @@ def import_terraform(opts: GlobalOptions, tfstate: Path, out: Path | None, *, fo
     if not tf.enrollments:
         click.echo(f"no akamai_cps_dv_enrollment or akamai_cps_third_party_enrollment in {tfstate}; nothing to do.")
         return None
-    store = StateStore(config.state_path)
+    store = open_store(config)
     with store.lock("import"):
         cps = asyncio.run(_read(opts, config, tf))
         state = store.read()
