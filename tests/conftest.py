@@ -101,3 +101,12 @@ def state_backend(request: pytest.FixtureRequest) -> dict[str, str]:
         return {"backend": "file"}
     workspace: PgWorkspace = request.getfixturevalue("pg_workspace")
     return workspace.config
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say it at the end, not only in -rs: skipped PostgreSQL tests mean a backend went untested."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    count = sum(1 for report in skipped if "NO POSTGRESQL SERVER" in str(report.longrepr))
+    if count:
+        terminalreporter.write_line(f"!!! {count} PostgreSQL state backend test(s) SKIPPED: no PostgreSQL server "
+                                    "could be started (install postgresql; under CI=true they fail)", red=True)
