@@ -8,7 +8,7 @@ file                                         written by
 ===========================================  ===============================================
 
 They belong to an entry of the state: when the entry is forgotten they go with it
-(:func:`forget`), and :func:`sweep` (run by apply under the state lock) removes what a killed
+(:func:`forget`), when it is moved they move with it (:func:`rename`), and :func:`sweep` (run by apply under the state lock) removes what a killed
 writer left (temporary files) and the files of names no longer in the state.
 """
 
@@ -58,6 +58,17 @@ def forget(state_dir: Path, name: str) -> list[Path]:
             path.unlink()
             removed.append(path)
     return removed
+
+
+def rename(state_dir: Path, old: str, new: str) -> list[Path]:
+    """Give ``old``'s working files to ``new`` (its state entry was moved); the paths now used.
+    A file ``new`` already has is kept and ``old``'s copy is left for :func:`sweep`."""
+    moved = []
+    for source, target in zip(files_of(state_dir, old), files_of(state_dir, new), strict=True):
+        if source.exists() and not target.exists():
+            source.rename(target)
+            moved.append(target)
+    return moved
 
 
 def sweep(state_dir: Path, names: Collection[str]) -> list[Path]:

@@ -94,6 +94,10 @@ class StateEntry(_Frozen):
     """Uploaded certificates: key algorithm (``rsa``/``ecdsa``) -> SHA-256 hex of the DER."""
     challenges: tuple[PublishedChallenge, ...] = ()
     last_refresh: datetime | None = None
+    replaced_by: str | None = None
+    """Set on the entry of an enrollment being replaced: the spec name of its successor. The
+    enrollment is deleted (or, with ``prevent_destroy``, released) only once that successor's
+    certificate is deployed (see ``reconciler.plan.succession``)."""
     revision: int = 0
     """Raised by the store each time this entry's content changes (1 once first written)."""
     updated_at: datetime | None = None
