@@ -23,7 +23,7 @@ from reconciler.spec.models import DvEnrollmentSpec, ThirdPartyEnrollmentSpec
 if TYPE_CHECKING:
     from reconciler.apply.propagation import ChallengeChecker
 
-OutcomeStatus = Literal["done", "waiting", "submitted", "failed", "timeout"]
+OutcomeStatus = Literal["done", "waiting", "submitted", "failed", "timeout", "held"]
 Report = Callable[[str, str, str], None]
 """``report(name, step, detail)``: progress for people; never blocks."""
 
@@ -34,7 +34,9 @@ class Outcome:
 
     ``done``: applied (deployed, when waiting for deployment was asked); ``submitted``: CPS has
     everything apply can give and works on its own; ``waiting``: a person must act (exit 3);
-    ``failed``: an error (exit 1); ``timeout``: ``--timeout`` ran out while CPS was working.
+    ``failed``: an error (exit 1); ``timeout``: ``--timeout`` ran out while CPS was working;
+    ``held``: an enrollment kept because its successor is not deployed yet (the successor's own
+    outcome says why; the next apply takes it from there).
     """
 
     name: str

@@ -8,7 +8,12 @@ run killed at any point is resumed by running apply again:
 - an interrupted create is found by CN and contract before anything is created again;
 - an upload is recorded (fingerprints) before it is sent and never repeated once it landed;
 - a pending change is never cancelled unless the plan says so (``--cancel-pending``);
-- only deletes the plan allowed are carried out.
+- only deletes the plan allowed are carried out, and a delete (or release) waits for its
+  successors: it runs only after each finished and, read live from CPS, serves every name it
+  takes over (production; staging where its spec does not wait for deployment). A successor
+  that failed or waits leaves the old enrollment untouched (``held``);
+- a replacement retires the old binding (``NAME@ID``) in the same write that frees the name for
+  the new enrollment, so a crash between the halves resumes as "create, then delete the old".
 
 The executor never decides *what* to change (that is the planner's job); it only decides how to
 get each enrollment there, reading CPS as it goes.
@@ -27,8 +32,7 @@ from pathlib import Path
 
 import anyio
 
-from reconciler.apply import workfiles
-from reconciler.apply.context import Outcome, PollPolicy, Report, Stop, WorkflowContext
+from reconciler.apply.context import Outcome, OutcomeStatus, PollPolicy, Report, Stop, WorkflowContext
 from reconciler.apply.journal import StateJournal
 from reconciler.apply.publishers import PublisherFactory
 from reconciler.apply.testhooks import checkpoint
@@ -36,9 +40,11 @@ from reconciler.apply.thirdparty import pem_fingerprint
 from reconciler.apply.workflow import EnrollmentWorkflow
 from reconciler.cps.client import CpsClient
 from reconciler.cps.mapping import spec_to_wire
-from reconciler.errors import Conflict, NotFound, ReconcileError
+from reconciler.errors import Conflict, CpsApiError, NotFound, RateLimited, ReconcileError
 from reconciler.plan.model import Action, Plan
+from reconciler.plan.succession import retired_name
 from reconciler.spec.models import DvEnrollmentSpec, ThirdPartyEnrollmentSpec
+from reconciler.x509names import covers, served_names
 
 log = logging.getLogger("reconciler.apply")
 
@@ -127,6 +133,8 @@ class Executor:
         self.deadline = self.started + options.timeout
         self.refreshed_at: datetime | None = None
         self.refreshed_unstamped = False
+        self.outcomes: dict[str, Outcome] = {}
+        """Outcomes of the enrollments finished so far in this run (successors are looked up here)."""
 
     def _step(self, name: str, step: str, detail: str = "") -> None:
         if self.report is not None:
@@ -141,12 +149,20 @@ class Executor:
         groups = _group(plan.actions)
         result = ApplyResult(blocked=plan.blocked)
         limiter = anyio.CapacityLimiter(max(1, self.options.parallelism))
+        finished = {name: anyio.Event() for name in groups}
 
         async def one(name: str, actions: list[Action]) -> None:
-            async with limiter:
-                outcome = await self._guarded(name, actions)
-            result.outcomes.append(outcome)
-            self._step(name, f"-> {outcome.status}", outcome.message)
+            try:
+                # A predecessor waits for its successors without holding a slot they may need.
+                for successor in {s for a in actions for s in a.successors if s in finished and s != name}:
+                    await finished[successor].wait()
+                async with limiter:
+                    outcome = await self._guarded(name, actions)
+                self.outcomes[name] = outcome
+                result.outcomes.append(outcome)
+                self._step(name, f"-> {outcome.status}", outcome.message)
+            finally:
+                finished[name].set()
 
         async with anyio.create_task_group() as group:
             for name, actions in groups.items():
@@ -176,11 +192,24 @@ class Executor:
         previous: frozenset[str] = frozenset()
         single_pass = True
         for action in actions:
-            if action.kind == "delete":
-                return await self._delete(name, action)
+            if action.kind in ("delete", "release") or (spec is None and action.reason == "deleting"):
+                return await self._retire(name, action)
             if spec is None:
                 return Outcome(name, "failed", f"no spec named {name} for a {action.kind} action")
-            if action.kind == "create":
+            if action.kind == "move":
+                assert action.moved_from is not None
+                self.journal.move(action.moved_from, name)
+                self._step(name, "move state entry", f"{action.moved_from} -> {name}")
+                summary = f"moved from {action.moved_from}"
+            elif action.kind == "replace":
+                assert action.enrollment_id is not None
+                retired = retired_name(name, action.enrollment_id)
+                self.journal.retire(name, action.enrollment_id, retired)
+                self._step(name, "replace enrollment", f"{action.enrollment_id} kept as {retired} until then")
+                checkpoint(name, "replace:retired")
+                follow, single_pass = await self._create(name, action, spec), False
+                summary = f"replacement of enrollment {action.enrollment_id} created"
+            elif action.kind == "create":
                 follow, summary, single_pass = await self._create(name, action, spec), "created", False
             elif action.kind == "adopt":
                 follow = self._adopt(name, action, spec)
@@ -301,24 +330,35 @@ class Executor:
         while True:
             try:
                 status = await self.client.create_enrollment(
-                    spec.contract_id or "", spec_to_wire(spec), allow_duplicate_cn=spec.allow_duplicate_common_name,
+                    spec.contract_id or "", spec_to_wire(spec),
+                    allow_duplicate_cn=action.allow_duplicate_cn or spec.allow_duplicate_common_name,
                     same_cn_ids=self._same_cn_ids(action, looked_up))
                 break
             except Conflict as exc:
                 # One create per contract every few minutes: a throttled create was not made, retry.
                 if not _THROTTLED.search(f"{exc.problem.title} {exc.problem.detail}") \
                         or self.clock() + delay > self.deadline:
+                    self._refused(name, exc)
                     raise
                 self._step(name, "create throttled by CPS", throttle_detail(exc, delay))
-                looked_up = None  # after the wait, look again
-                await self.options.poll.sleep(delay)
-                delay = self.options.poll.next(delay)
+            except CpsApiError as exc:
+                self._refused(name, exc)
+                raise
+            looked_up = None  # after the wait, look again
+            await self.options.poll.sleep(delay)
+            delay = self.options.poll.next(delay)
         checkpoint(name, "create:posted")
         change_id = status.change_ids[-1] if status.change_ids else None
         self.journal.created(name, status.enrollment_id, change_id, "new-certificate")
         self.journal.finished_spec(name, action.spec_hash)
         checkpoint(name, "create:saved")
         return status.enrollment_id, change_id
+
+    def _refused(self, name: str, exc: CpsApiError) -> None:
+        """CPS answered the create with a refusal (a 4xx other than 429): nothing was created, so the
+        intent goes; a later plan must not call this "an interrupted create"."""
+        if exc.status is not None and 400 <= exc.status < 500 and not isinstance(exc, RateLimited):
+            self.journal.clear_intent(name)
 
     def _adopt(self, name: str, action: Action, spec: AnySpec) -> tuple[int, int | None]:
         assert action.enrollment_id is not None
@@ -349,21 +389,86 @@ class Executor:
         self.journal.finished_spec(name, action.spec_hash)
         return eid, change_id
 
-    async def _delete(self, name: str, action: Action) -> Outcome:
+    # -- predecessors: delete or release once the successors serve -----------------------------------
+
+    async def _retire(self, name: str, action: Action) -> Outcome:
         eid = action.enrollment_id
+        if action.reason == "deleting":  # a delete this tool decided on earlier, maybe never sent
+            entry = self.journal.entry(name)
+            assert eid is not None and entry is not None and entry.intent is not None
+            return await self._delete(name, eid, cancel=bool(entry.intent.detail.get("cancel")))
         if eid is None or action.reason == "gone-from-cps":
-            self._forget(name)
+            self.journal.forget(name)
             return Outcome(name, "done", "forgotten (nothing to delete in CPS)")
-        self.journal.intent(name, "deleting", {"enrollment_id": eid})
+        held = self._successors_unfinished(name, action)
+        if held is not None:
+            return held
+        missing = await self._uncovered(action)
+        if missing:
+            late = [s for s in action.successors if self.outcomes.get(s, Outcome(s, "done", "")).status != "done"]
+            status: OutcomeStatus = "held" if late else "failed"
+            return Outcome(name, status, f"enrollment {eid} kept: " + "; ".join(missing),
+                           ("it goes once every name is served; run apply again",) if late else
+                           ("check the successors' deployments; nothing was deleted",))
+        if action.kind == "release":
+            self.journal.forget(name)
+            return Outcome(name, "done", f"released enrollment {eid}: it stays in CPS (prevent_destroy), unmanaged")
+        cancel = action.cancels_change is not None
+        self.journal.intent(name, "deleting", {"enrollment_id": eid, "cancel": cancel})
+        checkpoint(name, "delete:intent")
+        return await self._delete(name, eid, cancel=cancel)
+
+    async def _delete(self, name: str, eid: int, *, cancel: bool) -> Outcome:
         self._step(name, "delete enrollment", str(eid))
         try:
-            await self.client.delete_enrollment(eid, allow_cancel_pending_changes=action.cancels_change is not None)
+            await self.client.delete_enrollment(eid, allow_cancel_pending_changes=cancel)
         except NotFound:
             pass  # already gone: the goal is reached
-        self._forget(name)
-        return Outcome(name, "done", f"deleted enrollment {eid}")
+        checkpoint(name, "delete:posted")
+        return await self._removed(name, eid)
 
-    def _forget(self, name: str) -> None:
-        """The entry is gone for good: drop it from state, and its working files with it."""
-        self.journal.forget(name)
-        workfiles.forget(self.state_dir, name)
+    def _successors_unfinished(self, name: str, action: Action) -> Outcome | None:
+        """Held when a successor in this run failed, waits on a person or timed out."""
+        for successor in action.successors:
+            outcome = self.outcomes.get(successor)
+            if outcome is not None and outcome.status in ("failed", "waiting", "timeout", "held"):
+                return Outcome(name, "held", f"enrollment {action.enrollment_id} left untouched: its successor "
+                               f"{successor} is {outcome.status} ({outcome.message})",
+                               (f"it goes once {successor} is deployed; run apply again",))
+        return None
+
+    async def _uncovered(self, action: Action) -> list[str]:
+        """What the successors do not serve yet of the names they take over, read live from CPS."""
+        if not action.successors:
+            return []
+        served: set[str] = set()
+        problems: list[str] = []
+        for successor in action.successors:
+            entry = self.journal.entry(successor)
+            spec = self.specs.get(successor)
+            if entry is None or entry.enrollment_id is None:
+                problems.append(f"{successor} has no enrollment yet")
+                continue
+            network = "production" if spec is None or spec.wait_for_deployment else "staging"
+            fetch = (self.client.get_production_deployment if network == "production"
+                     else self.client.get_staging_deployment)
+            deployment = await fetch(entry.enrollment_id)
+            pems = [c.certificate for c in deployment.certificates if c.certificate] if deployment else []
+            served |= served_names(pems)
+        names = action.handover or ()
+        missing = sorted(n for n in names if not covers(served, n))
+        if missing:
+            problems.append(f"{', '.join(missing)} not yet served by {', '.join(action.successors)}")
+        return problems
+
+    async def _removed(self, name: str, eid: int) -> Outcome:
+        """After CPS accepted a delete: forget the entry once the enrollment is gone. CPS removes a
+        deployed enrollment some time later; until then the entry stays (intent ``deleting``), so
+        that no plan can offer the dying enrollment for adoption."""
+        try:
+            await self.client.get_enrollment(eid)
+        except NotFound:
+            self.journal.forget(name)
+            return Outcome(name, "done", f"deleted enrollment {eid}")
+        return Outcome(name, "done", f"deleted enrollment {eid}; CPS takes it off the network shortly "
+                       "(state forgets it once it is gone)")

@@ -8,7 +8,8 @@ at any point resumable: the next run reads where the last one got.
 Two kinds of record (the difference matters only while the store holds the lock in an event loop):
 
 - **Written through** (on disk before the method returns): ``intent`` and the records that settle
-  an intent: ``created``, ``change_opened``, ``uploaded``, ``clear_intent``, ``forget``.
+  an intent: ``created``, ``change_opened``, ``uploaded``, ``clear_intent``, ``forget``; and the
+  renames a later step relies on: ``move``, ``retire``.
 - **Deferred** (handed to a writer thread at the end of the event-loop turn; on disk with the
   next written-through record, at ``flush`` or when the lock is released): ``bind``, ``unbind``,
   ``change_seen``, ``finished_spec``, ``challenges_published``, ``finished``. Losing one to a
@@ -28,9 +29,12 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from reconciler.apply import workfiles
 from reconciler.apply.publishers.base import ChallengeRecord
 from reconciler.cps.models import Change
-from reconciler.state.model import ChangeInFlight, Intent, PublishedChallenge, StateEntry
+from reconciler.errors import StateError
+from reconciler.state import surgery
+from reconciler.state.model import ChangeInFlight, Intent, PublishedChallenge, State, StateEntry
 from reconciler.state.store import StateStore, entry_change
 
 
@@ -81,7 +85,28 @@ class StateJournal:
             self._defer(name, enrollment_id=None, change=None, certificate_fingerprints={}, challenges=())
 
     def forget(self, name: str) -> None:
+        """The entry is gone for good: drop it from state, and its working files with it."""
         self.store.remove_entry(name)
+        workfiles.forget(self.store.path.parent, name)
+
+    def move(self, old: str, new: str) -> None:
+        """A renamed spec: ``new`` takes over ``old``'s binding and working files (nothing in CPS)."""
+        self.store.update(lambda state: surgery.move(state, old, new))
+        workfiles.rename(self.store.path.parent, old, new)
+
+    def retire(self, name: str, enrollment_id: int, retired: str) -> None:
+        """Before a replacement's create: the old enrollment moves to ``retired``, marked as replaced
+        by ``name``, in the same write that frees ``name`` for the new enrollment, so a crash leaves
+        either the old binding or both halves, never an enrollment nobody remembers."""
+        def change(state: State) -> State:
+            entry = surgery.entry(state, name)
+            if entry.enrollment_id != enrollment_id:
+                raise StateError(f"{name} is bound to enrollment {entry.enrollment_id}, not {enrollment_id}: "
+                                 "plan again")
+            old = entry.model_copy(update={"replaced_by": name, "intent": None})
+            return state.without_entry(name).with_entry(retired, old)
+        self.store.update(change)
+        workfiles.rename(self.store.path.parent, name, retired)  # the new enrollment starts clean
 
     # -- intents ---------------------------------------------------------------------------------
 

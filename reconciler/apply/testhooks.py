@@ -8,6 +8,7 @@ it; it costs one environment lookup per step otherwise.
 
 Boundaries, in workflow order (see ``BOUNDARIES``)::
 
+    replace:retired    a replaced enrollment moved to NAME@ID in state, its successor not created yet
     create:intent      intent recorded, POST /enrollments not sent yet
     create:posted      CPS created the enrollment, state does not know its id yet
     create:saved       enrollment id and change id saved
@@ -20,6 +21,8 @@ Boundaries, in workflow order (see ``BOUNDARIES``)::
     warnings:acknowledged  pre/post-verification warnings acknowledged
     change-management:acknowledged
     deployed           production shows the new certificate, state not finished yet
+    delete:intent      a predecessor's successors serve its names; delete intent recorded, not sent
+    delete:posted      CPS accepted the delete, state not told yet
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ import signal
 ENV = "RECONCILE_TEST_KILL_AT"
 
 BOUNDARIES = (
-    "create:intent", "create:posted", "create:saved", "update:posted",
+    "replace:retired", "create:intent", "create:posted", "create:saved", "update:posted",
     "challenges:published", "challenges:acknowledged",
     "upload:intent", "upload:posted", "upload:saved",
     "warnings:acknowledged", "change-management:acknowledged", "deployed",
+    "delete:intent", "delete:posted",
 )
 
 

@@ -75,7 +75,8 @@ def _confirm(plan: Plan) -> bool:
 
 
 def _summary(run: ApplyRun, color: bool) -> list[str]:
-    styles = {"done": "green", "submitted": "cyan", "waiting": "yellow", "failed": "red", "timeout": "red"}
+    styles = {"done": "green", "submitted": "cyan", "waiting": "yellow", "held": "yellow", "failed": "red",
+              "timeout": "red"}
     lines = []
     result = run.result
     for outcome in result.outcomes if result else []:
@@ -102,15 +103,20 @@ def _summary(run: ApplyRun, color: bool) -> list[str]:
 @click.option("--no-wait", is_flag=True, help="Give CPS what it asks for now, but do not wait for deployment.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=3600.0, show_default=True,
               help="Seconds the whole apply may wait on CPS.")
-@click.option("--allow-delete", is_flag=True, help="Delete enrollments whose spec was removed.")
+@click.option("--allow-delete", is_flag=True,
+              help="Delete enrollments whose spec was removed or that a replacement supersedes (each only "
+                   "after the specs taking over its names serve them from a deployed certificate).")
 @click.option("--force", is_flag=True, help="Apply even above the mass-change thresholds.")
 @click.option("--cancel-pending", is_flag=True, help="Allow updates and deletes that cancel a change in flight.")
 @click.option("--lock-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Seconds to wait for another run's state lock.")
+@click.option("--create-duplicate", "create_duplicates", multiple=True, metavar="NAME",
+              help="Create NAME anew although unbound enrollments with its CN exist (repeatable; "
+                   "otherwise such a spec is refused as ambiguous).")
 @click.pass_obj
 def apply(opts: GlobalOptions, planfile: Path | None, auto_approve: bool, targets: tuple[str, ...],
           parallelism: int | None, no_wait: bool, timeout: float, allow_delete: bool, force: bool,
-          cancel_pending: bool, lock_timeout: float) -> None:
+          cancel_pending: bool, lock_timeout: float, create_duplicates: tuple[str, ...]) -> None:
     """Make CPS match the specs and drive every enrollment until its certificate is deployed.
 
     Without PLANFILE it plans first, shows the plan and asks for 'yes' (unless --auto-approve);
@@ -122,7 +128,7 @@ def apply(opts: GlobalOptions, planfile: Path | None, auto_approve: bool, target
     config, specs = load_project(opts)
     store = open_store(config)
     options = plan_options(config, targets=targets, allow_delete=allow_delete, force=force,
-                           cancel_pending=cancel_pending)
+                           cancel_pending=cancel_pending, create_duplicates=create_duplicates)
     apply_options = ApplyOptions(parallelism=parallelism or config.parallelism, timeout=timeout, no_wait=no_wait,
                                  poll=poll_policy(opts))
 

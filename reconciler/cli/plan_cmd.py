@@ -40,13 +40,19 @@ async def _plan(opts: GlobalOptions, config: Config, specs: LoadedSpecs, state: 
 @click.option("--refresh", type=click.BOOL, is_flag=False, flag_value=True, default=True, show_default=True,
               metavar="[true|false]", help="Read CPS first (--refresh=false or --no-refresh: plan from state alone).")
 @click.option("--no-refresh", is_flag=True, help="Plan from the state file alone, without reading CPS.")
-@click.option("--allow-delete", is_flag=True, help="Plan deletes of enrollments whose spec was removed.")
+@click.option("--allow-delete", is_flag=True,
+              help="Plan deletes of enrollments whose spec was removed or that a replacement supersedes "
+                   "(each only after the specs taking over its names are deployed).")
 @click.option("--force", is_flag=True, help="Plan even above the mass-change thresholds.")
 @click.option("--cancel-pending", is_flag=True,
               help="Allow updates and deletes that cancel a change in flight (never done silently).")
+@click.option("--create-duplicate", "create_duplicates", multiple=True, metavar="NAME",
+              help="Create NAME anew although unbound enrollments with its CN exist (repeatable; "
+                   "otherwise such a spec is refused as ambiguous).")
 @click.pass_obj
 def plan(opts: GlobalOptions, out: Path | None, fmt: str, targets: tuple[str, ...], detailed_exitcode: bool,
-         refresh: bool, no_refresh: bool, allow_delete: bool, force: bool, cancel_pending: bool) -> None:
+         refresh: bool, no_refresh: bool, allow_delete: bool, force: bool, cancel_pending: bool,
+         create_duplicates: tuple[str, ...]) -> None:
     """Show what apply would do: creates, adoptions, updates, workflow steps to continue, deletes.
 
     Reads the specs, the state file and (unless --no-refresh) CPS; never changes anything.
@@ -56,7 +62,7 @@ def plan(opts: GlobalOptions, out: Path | None, fmt: str, targets: tuple[str, ..
     config, specs = load_project(opts)
     state = open_store(config).read()
     options = plan_options(config, targets=targets, allow_delete=allow_delete, force=force,
-                           cancel_pending=cancel_pending)
+                           cancel_pending=cancel_pending, create_duplicates=create_duplicates)
     do_refresh = refresh and not no_refresh
     if not do_refresh:
         click.secho("Planning WITHOUT refreshing from CPS: changes made outside reconciler and workflow "

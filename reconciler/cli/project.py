@@ -37,8 +37,9 @@ def load_project(opts: GlobalOptions) -> tuple[Config, LoadedSpecs]:
 
 
 def plan_options(config: Config, *, targets: tuple[str, ...], allow_delete: bool, force: bool,
-                 cancel_pending: bool) -> PlanOptions:
+                 cancel_pending: bool, create_duplicates: tuple[str, ...] = ()) -> PlanOptions:
     """Planner options from the consent flags and the configured mass-change thresholds."""
     return PlanOptions(targets=targets, allow_delete=allow_delete, force=force, cancel_pending=cancel_pending,
+                       create_duplicates=create_duplicates,
                        thresholds=Thresholds.from_config(config.safety),
                        now=datetime.now(UTC).isoformat(timespec="seconds"))

@@ -37,7 +37,7 @@ def desired_of(loaded: LoadedSpec) -> Desired:
     spec = loaded.spec
     return Desired(name=spec.name, validation=spec.type, contract_id=spec.contract_id or "",
                    common_name=spec.common_name, view=cps_view(spec), spec_hash=loaded.spec_hash,
-                   policy=policy_of(loaded), file=loaded.file, line=loaded.line)
+                   policy=policy_of(loaded), moved_from=spec.moved_from, file=loaded.file, line=loaded.line)
 
 
 def desired_from_loaded(loaded: LoadedSpecs | Iterable[LoadedSpec]) -> list[Desired]:

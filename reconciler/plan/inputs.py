@@ -50,6 +50,8 @@ class Desired(_Value):
     view: dict[str, Any]
     spec_hash: str
     policy: Policy = Policy()
+    moved_from: str | None = None
+    """The state entry this spec was renamed from (the spec's ``moved_from:``)."""
     file: str | None = None
     line: int | None = None
 

@@ -2,9 +2,10 @@
 from :meth:`Plan.to_data`; nothing downstream re-reads CPS to describe a plan.
 
 Identity and order: an :class:`Action` is identified by ``(name, kind)``; one enrollment may carry
-more than one action (``adopt`` then ``update``), which the executor runs in plan order. Actions of
-different enrollments are independent. Kinds sort by a fixed rank: create/adopt, update/
-update-network, continue, in-progress, delete.
+more than one action (``move`` or ``adopt`` then ``update``), which the executor runs in plan order.
+Actions of different enrollments are independent, except that a ``delete`` or ``release`` waits for
+its ``successors`` (see ``reconciler.plan.succession``). Kinds sort by a fixed rank: move/create/
+adopt/replace, update/update-network, continue, in-progress, delete/release.
 """
 
 from __future__ import annotations
@@ -20,14 +21,17 @@ from reconciler.errors import UnsafePlan
 
 PLAN_FORMAT_VERSION = 1
 
-ActionKind = Literal["create", "adopt", "update", "update-network", "continue", "in-progress", "delete"]
+ActionKind = Literal["move", "create", "adopt", "replace", "update", "update-network", "continue", "in-progress",
+                     "delete", "release"]
 FieldClass = Literal["certificate", "network", "metadata", "immutable"]
 WaitsOn = Literal["cps", "apply", "person"]
 
 KIND_RANK: dict[str, int] = {
-    "create": 0, "adopt": 0, "update": 1, "update-network": 1, "continue": 2, "in-progress": 3, "delete": 4,
+    "move": 0, "create": 0, "adopt": 0, "replace": 0, "update": 1, "update-network": 1, "continue": 2,
+    "in-progress": 3, "delete": 4, "release": 4,
 }
-CHANGE_KINDS = frozenset({"create", "adopt", "update", "update-network", "continue", "delete"})
+CHANGE_KINDS = frozenset({"move", "create", "adopt", "replace", "update", "update-network", "continue", "delete",
+                          "release"})
 """Kinds that make apply do something in CPS or state; ``in-progress`` only waits on CPS."""
 
 
@@ -77,7 +81,8 @@ class Action(_Value):
     reason: str
     """Machine reason: ``new``, ``adopt-existing``, ``resume-create``, ``spec-changed``, ``drift``,
     ``metadata-only``, ``enrollment-gone``, ``awaiting-input``, ``waiting-on-cps``,
-    ``removed-from-specs``, ``gone-from-cps``, ``immutable-field``, ``pending-change``, ..."""
+    ``removed-from-specs``, ``gone-from-cps``, ``immutable-field``, ``pending-change``, ``renamed``,
+    ``moved-from``, ``replaced``, ``several-same-cn``, ``ambiguous-rename``, ..."""
     summary: str
     """One line for people."""
     contract_id: str | None = None
@@ -95,6 +100,21 @@ class Action(_Value):
     spec_hash: str | None = None
     """Hash of the spec this action applies (record it in state once the action completed)."""
     spec_file: str | None = None
+    entry_name: str | None = None
+    """The state entry this action's enrollment is bound under when the plan was made, where it
+    differs from ``name`` (a move's old name; a replaced enrollment's spec name)."""
+    moved_from: str | None = None
+    """``move``: the state entry renamed to ``name``."""
+    allow_duplicate_cn: bool = False
+    """``create``/``replace``: send ``allow-duplicate-cn`` (the spec allows it, or the enrollment this
+    one replaces still holds the CN until the new one is deployed)."""
+    successors: tuple[str, ...] = ()
+    """``delete``/``release``: specs that must serve this enrollment's names first."""
+    handover: tuple[str, ...] = ()
+    """``delete``/``release``: this enrollment's names the successors take over (apply checks each
+    is served before the enrollment goes)."""
+    dropped_names: tuple[str, ...] = ()
+    """``delete``: names no spec covers; they leave the network with this enrollment."""
     blocked: str | None = None
     """Why this action will not run (only in ``Plan.blocked``)."""
     remedy: str | None = None
@@ -178,8 +198,11 @@ class Plan(_Value):
         return {
             "create": by_kind["create"],
             "adopt": by_kind["adopt"],
+            "move": by_kind["move"],
+            "replace": by_kind["replace"],
             "update": by_kind["update"] + by_kind["update-network"],
             "delete": by_kind["delete"],
+            "release": by_kind["release"],
             "continue": by_kind["continue"],
             "in_progress": by_kind["in-progress"],
             "blocked": len(self.blocked),
@@ -187,10 +210,11 @@ class Plan(_Value):
 
     def summary_line(self) -> str:
         c = self.counts()
-        adopt = f"{c['adopt']} to adopt, " if c["adopt"] else ""
+        extra = "".join(f"{c[kind]} to {kind}, " for kind in ("move", "adopt", "replace") if c[kind])
+        release = f", {c['release']} to release" if c["release"] else ""
         blocked = f", {c['blocked']} blocked" if c["blocked"] else ""
-        return (f"Plan: {c['create']} to create, {adopt}{c['update']} to update, "
-                f"{c['delete']} to delete, {c['continue']} to continue{blocked}.")
+        return (f"Plan: {c['create']} to create, {extra}{c['update']} to update, "
+                f"{c['delete']} to delete{release}, {c['continue']} to continue{blocked}.")
 
     def actions_for(self, name: str) -> tuple[Action, ...]:
         return tuple(a for a in self.actions if a.name == name)

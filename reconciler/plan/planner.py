@@ -5,17 +5,27 @@ No I/O, no clock (``options.now`` is stamped in as given). Per spec name, one of
 =====================  =====================================================================
 situation              plan
 =====================  =====================================================================
-spec, no state entry   ``create``; or ``adopt`` when an unbound enrollment with the same CN
-                       exists in the contract (always when resuming an interrupted create)
+spec, no state entry   ``create``; or ``adopt`` when exactly one unbound enrollment with the
+                       same CN exists in the contract and duplicates are not allowed (or an
+                       interrupted create is resumed); several, or one while duplicates are
+                       allowed -> blocked as ambiguous (never a guess)
+spec renamed           ``move OLD -> NEW`` (state only; ``reconciler.plan.moves``), then as
+                       for a bound spec
 spec, bound, differs   ``update`` (new certificate), ``update-network`` (no new certificate),
-                       ``update`` with reason ``metadata-only``; an immutable field -> blocked;
-                       a pending change it would cancel -> blocked unless ``--cancel-pending``
+                       ``update`` with reason ``metadata-only``; a pending change it would
+                       cancel -> blocked unless ``--cancel-pending``
+immutable field        ``replace``: a new enrollment, driven to deployed, then the old one's
+differs                ``delete`` (or ``release`` under ``prevent_destroy``) under the state
+                       name ``NAME@ID`` once its successor serves every name
 spec, bound, pending   ``continue`` when apply can give the input the change waits for,
                        ``in-progress`` when it waits on CPS or a person (not a change)
 spec, enrollment gone  drift "gone" and ``create`` again
-no spec, bound         ``delete`` with ``--allow-delete`` and no ``prevent_destroy``, else blocked
+no spec, bound         ``delete`` with ``--allow-delete`` and no ``prevent_destroy``, else
+                       blocked; a replaced enrollment with ``prevent_destroy`` -> ``release``
 =====================  =====================================================================
 
+A delete or release never runs before its *successors* (specs covering any of its names, see
+``reconciler.plan.succession``) serve their certificate, and is blocked while one of them is.
 A difference while the spec is unchanged since the last apply is drift: listed on its own and
 reverted by the update.
 """
@@ -39,8 +49,11 @@ from reconciler.plan.model import (
     Plan,
     PlanSettings,
 )
+from reconciler.plan.moves import find_moves
+from reconciler.plan.retirement import change_from_state, facts_of, retirement
 from reconciler.plan.safety import Thresholds, select_targets, threshold_violations
-from reconciler.state.model import ChangeInFlight, State, StateEntry
+from reconciler.plan.succession import retired_name
+from reconciler.state.model import State, StateEntry
 
 
 class PlanOptions(BaseModel):
@@ -52,6 +65,8 @@ class PlanOptions(BaseModel):
     allow_delete: bool = False
     force: bool = False
     cancel_pending: bool = False
+    create_duplicates: tuple[str, ...] = ()
+    """Specs to create anew although unbound enrollments with their CN exist (duplicates allowed)."""
     thresholds: Thresholds = Thresholds()
     now: str | None = None
     """Timestamp to stamp on the plan (the planner has no clock)."""
@@ -76,6 +91,10 @@ class _Planner:
         self.drift: list[Drift] = []
         self.unchanged: list[str] = []
         self.warnings: list[str] = []
+        self.moves = find_moves(self.desired.values(), state)
+        self.entry_names: dict[str, str] = {}
+        """Spec name -> the state entry its enrollment is bound under until a planned move runs."""
+        self.warnings += self.moves.warnings
 
     # -- entry point -----------------------------------------------------------------------
 
@@ -85,15 +104,24 @@ class _Planner:
         if self.observed is None:
             self.warnings.append("planned WITHOUT refreshing from CPS (--no-refresh): changes made outside "
                                  "reconciler, deleted enrollments and workflow progress are not seen")
+        removed: list[tuple[str, StateEntry]] = []
         for name in names:
             desired, entry = self.desired.get(name), self.state.entries.get(name)
             if desired is None:
                 assert entry is not None
-                self._removed(name, entry)
+                if name not in self.moves.sources:
+                    removed.append((name, entry))
+            elif name in self.moves.moves:
+                self._moved(desired, self.moves.moves[name])
+            elif name in self.moves.conflicts or name in self.moves.ambiguous:
+                self._unsure_rename(desired)
             elif entry is None or entry.enrollment_id is None:
                 self._new(desired, entry)
             else:
                 self._existing(desired, entry)
+        # Deletes last: whether one may run depends on what its successors were planned to do.
+        for name, entry in removed:
+            self._removed(name, entry)
         self.actions.sort(key=lambda a: a.sort_key)
         self.blocked.sort(key=lambda a: a.sort_key)
         opts = self.options
@@ -119,6 +147,8 @@ class _Planner:
     def _action(self, desired: Desired | None, name: str, kind: ActionKind, reason: str, summary: str,
                 **extra: Any) -> Action:
         base: dict[str, Any] = {"name": name, "kind": kind, "reason": reason, "summary": summary}
+        if name in self.entry_names:
+            base["entry_name"] = self.entry_names[name]
         if desired is not None:
             base.update(contract_id=desired.contract_id, common_name=desired.common_name,
                         validation=desired.validation, spec_hash=desired.spec_hash, spec_file=desired.file)
@@ -128,12 +158,7 @@ class _Planner:
     def _block(self, action: Action, why: str, remedy: str) -> None:
         self.blocked.append(action.model_copy(update={"blocked": why, "remedy": remedy}))
 
-    @staticmethod
-    def _facts(o: ObservedEnrollment) -> LiveFacts:
-        change = o.active_change
-        return LiveFacts(enrollment_id=o.enrollment_id, enrollment_hash=o.fingerprint,
-                         change_id=change.change_id if change else None,
-                         change_status=change.status if change else None)
+    _facts = staticmethod(facts_of)
 
     # -- spec without a bound enrollment -----------------------------------------------------
 
@@ -141,14 +166,10 @@ class _Planner:
         resuming = entry is not None and entry.intent is not None and entry.intent.op == "creating"
         candidates = self.observed.candidates.get(d.name, ()) if self.observed else ()
         facts = LiveFacts(same_cn_ids=tuple(sorted(c.enrollment_id for c in candidates)))
-        if candidates and (resuming or not d.policy.allow_duplicate_common_name):
-            if len(candidates) > 1:
-                ids = ", ".join(str(c.enrollment_id) for c in candidates)
-                action = self._action(d, d.name, "adopt", "several-same-cn",
-                                      f"{len(candidates)} enrollments with CN {d.common_name} exist", facts=facts)
-                self._block(action, f"enrollments {ids} in {d.contract_id} all have CN {d.common_name}",
-                            "adopt one with `reconcile import --enrollment-id ID`, or set "
-                            "allow_duplicate_common_name: true to create another")
+        duplicates_wanted = d.name in self.options.create_duplicates
+        if candidates and not (duplicates_wanted and not resuming):
+            if len(candidates) > 1 or (d.policy.allow_duplicate_common_name and not resuming):
+                self._ambiguous(d, candidates, facts)
                 return
             found = candidates[0]
             reason = "resume-create" if resuming else "adopt-existing"
@@ -164,10 +185,71 @@ class _Planner:
                                  "the enrollment up by CN before creating")
         reason = "resume-create" if resuming else "new"
         summary = f"new {d.validation} enrollment for {d.common_name}"
+        duplicate = bool(candidates) or self._cn_held_by_predecessor(d)
         if candidates:
-            summary += " (allow_duplicate_common_name: another with this CN exists)"
-        self.actions.append(self._action(d, d.name, "create", reason, summary, new_certificate=True,
-                                         facts=facts, steps=workflow.create_steps(d)))
+            summary += " (--create-duplicate: enrollments with this CN exist)"
+        elif duplicate:
+            summary += " (allow-duplicate-cn: the enrollment it replaces holds the CN until then)"
+        self.actions.append(self._action(d, d.name, "create", reason, summary, new_certificate=True, facts=facts,
+                                         allow_duplicate_cn=duplicate or d.policy.allow_duplicate_common_name,
+                                         steps=workflow.create_steps(d)))
+
+    def _ambiguous(self, d: Desired, candidates: Sequence[ObservedEnrollment], facts: LiveFacts) -> None:
+        ids = ", ".join(str(c.enrollment_id) for c in candidates)
+        several = f"enrollments {ids} all have" if len(candidates) > 1 else f"enrollment {ids} has"
+        action = self._action(d, d.name, "adopt", "several-same-cn",
+                              f"{len(candidates)} unbound enrollment(s) with CN {d.common_name}", facts=facts)
+        self._block(action, f"{several} CN {d.common_name} in {d.contract_id} and none is bound in state: "
+                    "reconciler will not guess which (if any) is this spec's",
+                    f"bind the right one with `reconcile import --contract {d.contract_id} --enrollment-id ID`, "
+                    f"or `moved_from:` / `reconcile state mv` if a renamed spec owns it; to create another "
+                    f"anyway, plan and apply with --create-duplicate {d.name}")
+
+    def _cn_held_by_predecessor(self, d: Desired) -> bool:
+        """Whether an enrollment this spec will replace still holds its CN in its contract."""
+        cn = d.common_name.lower()
+        return any(e.replaced_by == d.name and e.contract_id == d.contract_id and e.common_name.lower() == cn
+                   for e in self.state.entries.values())
+
+    def _unsure_rename(self, d: Desired) -> None:
+        if d.name in self.moves.conflicts:
+            why, remedy = self.moves.conflicts[d.name], "fix moved_from, or `reconcile state mv` by hand"
+        else:
+            olds = self.moves.ambiguous[d.name]
+            why = (f"it may be a rename of {', '.join(olds)} (same CN {d.common_name} and contract, no spec "
+                   "any more)")
+            remedy = f"add `moved_from: OLD` to the spec naming which one, or `reconcile state mv OLD {d.name}`"
+        action = self._action(d, d.name, "move", "ambiguous-rename", f"where {d.name}'s enrollment is bound")
+        self._block(action, why, remedy)
+
+    def _moved(self, d: Desired, old: str) -> None:
+        entry = self.state.entries[old]
+        o = self.observed.bound.get(old) if self.observed else None
+        if self.observed is not None and o is None:  # nothing left to move: the enrollment is gone
+            self._removed(old, entry)
+            self._new(d, None)
+            return
+        if d.name in self.moves.detected and self.observed is not None and self.observed.candidates.get(d.name):
+            ids = ", ".join(str(c.enrollment_id) for c in self.observed.candidates[d.name])
+            action = self._action(d, d.name, "move", "ambiguous-rename", f"{old} -> {d.name}?")
+            self._block(action, f"{old} (enrollment {entry.enrollment_id}) looks renamed to {d.name}, but "
+                        f"unbound enrollments {ids} have the same CN too",
+                        f"add `moved_from: {old}` to the spec if it is the rename, or bind another with "
+                        "`reconcile import`")
+            return
+        reason = "renamed" if d.name in self.moves.detected else "moved-from"
+        how = "detected: same CN and contract" if reason == "renamed" else "moved_from"
+        self.entry_names[d.name] = old
+        self.actions.append(self._action(
+            d, d.name, "move", reason, f"{old} -> {d.name}: enrollment {entry.enrollment_id} ({how})",
+            enrollment_id=entry.enrollment_id, moved_from=old, entry_name=old,
+            facts=self._facts(o) if o else None,
+            steps=(f"rename state entry {old} -> {d.name} (nothing changes in CPS)",)))
+        self.entry_names[d.name] = old
+        if o is None:
+            self._existing_from_state(d, entry)
+        else:
+            self._compare(d, o, entry, adopting=False)
 
     # -- spec bound to an enrollment ---------------------------------------------------------
 
@@ -195,16 +277,19 @@ class _Planner:
                 self.drift.append(Drift(name=d.name, kind="changed", enrollment_id=o.enrollment_id,
                                         changes=changes, message="changed outside reconciler; the update "
                                         "below puts the spec back"))
-            self._update(d, o.enrollment_id, changes, change, self._facts(o), entry,
-                         "drift" if drifted else ("adopted-differs" if adopting else "spec-changed"))
+            self._update(d, o, changes, entry, "drift" if drifted else ("adopted-differs" if adopting else "spec-changed"))
         elif change is not None:
             self._pending(d, o.enrollment_id, change, entry, self._facts(o))
         elif not adopting:
             self.unchanged.append(d.name)
 
-    def _update(self, d: Desired, eid: int, changes: tuple[FieldChange, ...], change: ObservedChange | None,
-                facts: LiveFacts | None, entry: StateEntry | None, reason: str) -> None:
+    def _update(self, d: Desired, o: ObservedEnrollment, changes: tuple[FieldChange, ...], entry: StateEntry | None,
+                reason: str) -> None:
+        eid, change, facts = o.enrollment_id, o.active_change, self._facts(o)
         cls = overall_class(changes)
+        if cls == "immutable" and entry is not None and reason != "adopted-differs":
+            self._replace(d, o, changes, entry)
+            return
         fields = ", ".join(c.path for c in changes)
         kind: ActionKind = "update-network" if cls == "network" else "update"
         if cls == "metadata" and reason != "drift":
@@ -213,12 +298,12 @@ class _Planner:
         action = self._action(d, d.name, kind, reason, f"enrollment {eid}: {fields}", enrollment_id=eid,
                               changes=changes, new_certificate=cls == "certificate", pending=pending,
                               facts=facts)
-        if cls == "immutable":
+        if cls == "immutable":  # only while adopting: never replace an enrollment not yet ours
             frozen = ", ".join(c.path for c in changes if c.field_class == "immutable")
             self._block(action.model_copy(update={"reason": "immutable-field"}),
-                        f"{frozen} cannot change on an existing enrollment: CPS needs a new one",
-                        "to replace it, give the spec a new name (a new enrollment is created) and remove "
-                        "the old one with --allow-delete; reconciler does not replace in place")
+                        f"{frozen} of enrollment {eid} differ from the spec and cannot change in place",
+                        f"adopt it as it is (`reconcile import --enrollment-id {eid}`), apply, then change the "
+                        "spec: the next plan replaces it safely (new enrollment first, old one deleted last)")
             return
         cancels = None
         if change is not None:
@@ -256,7 +341,7 @@ class _Planner:
     def _existing_from_state(self, d: Desired, entry: StateEntry) -> None:
         eid = entry.enrollment_id
         assert eid is not None
-        change = _change_from_state(entry.change)
+        change = change_from_state(entry.change)
         if entry.spec_hash != d.spec_hash:
             if change is not None and not self.options.cancel_pending:
                 action = self._action(d, d.name, "update", "spec-changed", f"enrollment {eid}: spec changed",
@@ -274,11 +359,37 @@ class _Planner:
         else:
             self.unchanged.append(d.name)
 
+    def _replace(self, d: Desired, o: ObservedEnrollment, changes: tuple[FieldChange, ...],
+                 entry: StateEntry) -> None:
+        eid = o.enrollment_id
+        frozen = ", ".join(c.path for c in changes if c.field_class == "immutable")
+        same_cn = o.common_name.lower() == d.common_name.lower() and o.contract_id == d.contract_id
+        retired = retired_name(d.name, eid)
+        create = "create a new enrollment" + (" (allow-duplicate-cn: the old one keeps the CN until it goes)"
+                                              if same_cn else "")
+        steps = (f"keep enrollment {eid} in state as {retired} (still serving) until the new one is deployed",
+                 create, *workflow.certificate_steps(d), f"then {retired}: see its own action below")
+        self.actions.append(self._action(
+            d, d.name, "replace", "immutable-field",
+            f"enrollment {eid}: {frozen} cannot change in place: a new enrollment replaces it, the old one "
+            "goes only after the new one is deployed", enrollment_id=eid, changes=changes, new_certificate=True,
+            facts=self._facts(o), allow_duplicate_cn=same_cn or d.policy.allow_duplicate_common_name,
+            steps=steps))
+        self._retire(retired, entry.model_copy(update={"replaced_by": d.name}), o,
+                     entry_name=self.entry_names.get(d.name, d.name))
+
     # -- state entry without a spec ----------------------------------------------------------
 
     def _removed(self, name: str, entry: StateEntry) -> None:
         eid = entry.enrollment_id
         gone = self.observed is not None and (eid is None or name in self.observed.gone)
+        deleting = entry.intent is not None and entry.intent.op == "deleting"
+        if deleting:  # a delete CPS accepted: the enrollment disappears some time later
+            what = (f"CPS removed enrollment {eid}" if gone else f"CPS is removing enrollment {eid}")
+            self.actions.append(Action(name=name, kind="in-progress", reason="deleting", summary=what,
+                                       contract_id=entry.contract_id, common_name=entry.common_name,
+                                       enrollment_id=eid, steps=("wait until it is gone", "remove state entry")))
+            return
         if gone:
             summary = ("no enrollment was created (interrupted create); forget it" if eid is None
                        else f"enrollment {eid} is already gone from CPS; forget it")
@@ -289,34 +400,18 @@ class _Planner:
                                        contract_id=entry.contract_id, common_name=entry.common_name,
                                        steps=("remove state entry",)))
             return
-        o = self.observed.bound.get(name) if self.observed else None
-        change = o.active_change if o else _change_from_state(entry.change)
-        cancels = change.change_id if change is not None else None
-        steps = ([f"cancel pending change {cancels}"] if cancels is not None else []) + [
-            f"delete enrollment {eid} (its certificate leaves the network)", "remove state entry"]
-        action = Action(name=name, kind="delete", reason="removed-from-specs",
-                        summary=f"enrollment {eid} ({entry.common_name}) is no longer in the specs",
-                        contract_id=entry.contract_id, common_name=entry.common_name, enrollment_id=eid,
-                        facts=self._facts(o) if o else None, cancels_change=cancels, steps=tuple(steps))
-        if entry.prevent_destroy:
-            self._block(action, "prevent_destroy was set on the last applied spec",
-                        "restore the spec with prevent_destroy: false and apply, then remove it")
-        elif not self.options.allow_delete:
-            self._block(action, "deletes are off by default",
-                        "pass --allow-delete to delete it, or restore its spec to keep managing it")
-        elif change is not None and not self.options.cancel_pending:
-            self._block(action.model_copy(update={"cancels_change": None}),
-                        f"deleting cancels pending change {change.change_id} ({change.status or change.state})",
-                        "wait for the change to finish, or pass --cancel-pending")
-        else:
+        self._retire(name, entry, self.observed.bound.get(name) if self.observed else None)
+
+    def _retire(self, name: str, entry: StateEntry, o: ObservedEnrollment | None, *,
+                entry_name: str | None = None) -> None:
+        blocked = frozenset(b.name for b in self.blocked)
+        action, refusal = retirement(name, entry, o, self.desired.values(), allow_delete=self.options.allow_delete,
+                                     cancel_pending=self.options.cancel_pending, blocked=blocked,
+                                     entry_name=entry_name)
+        if refusal is None:
             self.actions.append(action)
-
-
-def _change_from_state(change: ChangeInFlight | None) -> ObservedChange | None:
-    if change is None:
-        return None
-    return ObservedChange(change_id=change.change_id, change_type=change.change_type, status=change.status,
-                          state=change.state, allowed_input=change.waiting_for)
+        else:
+            self._block(action, *refusal)
 
 
 def make_plan(desired: Sequence[Desired], observed: Observed | None, state: State, options: PlanOptions,

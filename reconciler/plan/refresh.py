@@ -24,6 +24,7 @@ from reconciler.errors import NotFound
 from reconciler.heap import no_full_collections
 from reconciler.plan.inputs import Desired, Observed, ObservedChange, ObservedEnrollment
 from reconciler.plan.model import Unmanaged, canonical_json
+from reconciler.plan.moves import find_moves
 from reconciler.plan.safety import select_targets
 from reconciler.state.model import State, StateEntry
 
@@ -90,6 +91,10 @@ class _Refresh:
         self.client = client
         names, _ = select_targets([*(d.name for d in desired), *state.entries], targets)
         self.names = set(names)
+        # A targeted spec renamed from another entry needs that entry's enrollment read too.
+        moves = find_moves(desired, state)
+        self.names |= {old for new, old in moves.moves.items() if new in self.names}
+        self.names |= {old for new, olds in moves.ambiguous.items() if new in self.names for old in olds}
         self.desired = [d for d in desired if d.name in self.names]
         self.state = state
         self.requests = 0

@@ -25,12 +25,12 @@ MARKDOWN_MARKER = "<!-- cps-reconciler-plan -->"
 """Hidden marker so a CI job can find and update its one sticky plan comment."""
 
 _ANSI = {"green": "32", "yellow": "33", "red": "31", "cyan": "36", "magenta": "35", "bold": "1", "dim": "2"}
-MARKERS = {"create": "+", "adopt": "=", "update": "~", "update-network": "~", "continue": ">",
-           "in-progress": "…", "delete": "-"}
-_COLOURS = {"create": "green", "adopt": "green", "update": "yellow", "update-network": "yellow",
-            "continue": "cyan", "in-progress": "dim", "delete": "red"}
-_EMOJI = {"create": "➕", "adopt": "🔗", "update": "✏️", "update-network": "✏️", "continue": "▶️",
-          "in-progress": "⏳", "delete": "🗑️"}
+MARKERS = {"move": "→", "create": "+", "adopt": "=", "replace": "+/-", "update": "~", "update-network": "~",
+           "continue": ">", "in-progress": "…", "delete": "-", "release": "○"}
+_COLOURS = {"move": "cyan", "create": "green", "adopt": "green", "replace": "magenta", "update": "yellow",
+            "update-network": "yellow", "continue": "cyan", "in-progress": "dim", "delete": "red", "release": "yellow"}
+_EMOJI = {"move": "🔀", "create": "➕", "adopt": "🔗", "replace": "♻️", "update": "✏️", "update-network": "✏️",
+          "continue": "▶️", "in-progress": "⏳", "delete": "🗑️", "release": "🔓"}
 
 
 def _value(value: Any) -> str:

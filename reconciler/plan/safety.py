@@ -38,7 +38,7 @@ def threshold_violations(actions: Sequence[Action], managed: int, thresholds: Th
     """Human reasons the plan exceeds a threshold (empty when it does not)."""
     if managed < thresholds.min_existing or managed == 0:
         return []
-    updates = sum(1 for a in actions if a.kind in ("update", "update-network"))
+    updates = sum(1 for a in actions if a.kind in ("update", "update-network", "replace"))
     deletes = sum(1 for a in actions if a.kind == "delete" and a.enrollment_id is not None)
     out = []
     if updates / managed > thresholds.update_fraction:

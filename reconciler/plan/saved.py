@@ -73,11 +73,12 @@ def _fact_drift(action: Action, observed: Observed) -> list[str]:
         if now != facts.same_cn_ids:
             return [f"{name}: enrollments with its CN changed ({list(facts.same_cn_ids)} -> {list(now)})"]
         return []
+    bound_as = action.entry_name or name  # a move or replacement is not applied yet: the old binding
     if action.kind == "adopt":
         found = [c for c in observed.candidates.get(name, ()) if c.enrollment_id == facts.enrollment_id]
-        current = found[0] if found else observed.bound.get(name)
+        current = found[0] if found else observed.bound.get(bound_as)
     else:
-        current = observed.bound.get(name)
+        current = observed.bound.get(bound_as)
     if current is None or current.enrollment_id != facts.enrollment_id:
         return [f"{name}: enrollment {facts.enrollment_id} is gone or no longer bound"]
     reasons = []

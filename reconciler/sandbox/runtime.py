@@ -12,6 +12,7 @@ from reconciler.sandbox.ca import CertificateAuthority
 from reconciler.sandbox.clock import VirtualClock
 from reconciler.sandbox.config import SandboxConfig
 from reconciler.sandbox.engine import Engine
+from reconciler.sandbox.enrollment_rules import all_names
 from reconciler.sandbox.faults import FaultPlan
 from reconciler.sandbox.persistence import DataStore
 from reconciler.sandbox.ratelimit import RateLimiter, retry_after_seconds
@@ -108,7 +109,9 @@ class SandboxRuntime:
 
     def engine_summary(self) -> dict[str, Any]:
         """A short view of the engine's data for ``GET /_sandbox/state``: per enrollment its id,
-        contract, CN, changes still in flight and the networks it is deployed on."""
+        contract, CN, changes still in flight, the networks it is deployed on, per network the
+        names served (lower-case) and since when (virtual time), and when a DELETE takes it away
+        (``deleteAt``)."""
         snapshot = self.engine.snapshot()
         enrollments = []
         for record in (snapshot.get("enrollments") or {}).values():
@@ -117,8 +120,12 @@ class SandboxRuntime:
                          for change in (record.get("changes") or {}).values()
                          if change.get("state") not in ("completed", "cancelled")]
             deployed = sorted(name for name, value in (record.get("deployments") or {}).items() if value)
+            served = {network: {"names": sorted({n.lower() for n in all_names(value["body"])}),
+                                "deployed": value.get("deployed")}
+                      for network, value in (record.get("deployments") or {}).items() if value}
             enrollments.append({"id": record.get("id"), "contract": record.get("contract"), "cn": csr.get("cn"),
-                                "pendingChanges": in_flight, "deployedOn": deployed})
+                                "pendingChanges": in_flight, "deployedOn": deployed, "served": served,
+                                "deleteAt": record.get("delete_at")})
         return {"enrollments": enrollments}
 
     def log_request(self, entry: dict[str, Any]) -> dict[str, Any]:

@@ -223,6 +223,10 @@ class _EnrollmentBase(SpecModel):
 
     name: Annotated[str, AfterValidator(check_slug)] = Field(
         description="Stable key in state, unique across the repository; never sent to CPS.")
+    moved_from: Annotated[str, AfterValidator(check_slug)] | None = Field(
+        None, description="The name this spec had before a rename: its enrollment is moved to the new name "
+        "in state (nothing changes in CPS). Only needed when plan cannot tell the rename by itself. "
+        "Default: none.")
     contract_id: Text | None = Field(
         None, description="Akamai contract, e.g. ctr_1-AB123. Default: default_contract from reconcile.yaml.")
     common_name: Hostname = Field(description="The certificate CN; cannot change after creation.")

@@ -180,11 +180,21 @@ async def test_delete_only_when_allowed(tmp_path: Path) -> None:
         allowed = await plan_for(rig, allow_delete=True)
         result = await apply(rig, allowed)
         assert result.exit_code == 0 and result.outcomes[0].message.startswith("deleted")
+        # CPS removes a deployed enrollment some time later: until then state keeps it claimed
+        # (intent "deleting"), so no plan can offer the dying enrollment for adoption.
+        entry = rig.store.read().entries["shop"]
+        assert entry.intent is not None and entry.intent.op == "deleting"
+        dying = await plan_for(rig)
+        assert [(a.kind, a.reason) for a in dying.plan.actions] == [("in-progress", "deleting")]
+        assert not dying.plan.has_changes
+        rig.app.runtime.advance(7200)
+        assert await enrollments(rig) == []
+        gone = await plan_for(rig)
+        assert [a.summary for a in gone.plan.actions] == ["CPS removed enrollment 10000"] and not gone.plan.drift
+        assert (await apply(rig, gone)).exit_code == 0
         assert "shop" not in rig.store.read().entries
         assert not csr.exists()  # the working files of a forgotten entry go with it
         assert not (tmp_path / "state" / "reconcile-state" / "shop.json").exists()
-        rig.app.runtime.advance(7200)
-        assert await enrollments(rig) == []
 
 
 async def test_parallel_enrollments_with_bounded_parallelism_and_create_throttle(tmp_path: Path) -> None:

@@ -39,17 +39,39 @@ def sample_plan() -> Plan:
                pending=PendingInfo(change_id=20005, status="deploy-production", state="running"),
                steps=("wait for deployment (deploy-production)",)),
         Action(name="old", kind="delete", reason="removed-from-specs",
-               summary="enrollment 10006 (old.example.com) is no longer in the specs", contract_id=CTR,
-               common_name="old.example.com", enrollment_id=10006,
-               steps=("delete enrollment 10006 (its certificate leaves the network)", "remove state entry")),
+               summary="enrollment 10006 (old.example.com) is no longer in the specs; deleted after www "
+                       "(which take(s) over its names)", contract_id=CTR,
+               common_name="old.example.com", enrollment_id=10006, successors=("www",),
+               handover=("www.example.com",), dropped_names=("old.example.com",),
+               steps=("wait until www serve(s) www.example.com from a deployed certificate",
+                      "delete enrollment 10006; old.example.com leave(s) the network", "remove state entry")),
+        Action(name="blog2", kind="move", reason="renamed", summary="blog -> blog2: enrollment 10004 (detected: "
+               "same CN and contract)", contract_id=CTR, common_name="blog.example.com", validation="dv",
+               enrollment_id=10004, moved_from="blog", entry_name="blog",
+               steps=("rename state entry blog -> blog2 (nothing changes in CPS)",)),
+        Action(name="legacy", kind="replace", reason="immutable-field",
+               summary="enrollment 10007: sni_only cannot change in place: a new enrollment replaces it, the old "
+                       "one goes only after the new one is deployed", contract_id=CTR,
+               common_name="legacy.example.com", validation="dv", enrollment_id=10007, new_certificate=True,
+               allow_duplicate_cn=True,
+               changes=(FieldChange(path="sni_only", old=True, new=False, field_class="immutable"),),
+               steps=("keep enrollment 10007 in state as legacy@10007 (still serving) until the new one is deployed",
+                      "create a new enrollment (allow-duplicate-cn: the old one keeps the CN until it goes)",
+                      "wait for deployment", "then legacy@10007: see its own action below")),
+        Action(name="legacy@10007", kind="delete", reason="replaced",
+               summary="enrollment 10007 (legacy.example.com) is replaced by legacy: deleted once legacy is "
+                       "deployed", contract_id=CTR, common_name="legacy.example.com", enrollment_id=10007,
+               successors=("legacy",), handover=("legacy.example.com",), entry_name="legacy",
+               steps=("wait until legacy serve(s) legacy.example.com from a deployed certificate",
+                      "delete enrollment 10007", "remove state entry")),
     )
     blocked = (
-        Action(name="legacy", kind="update", reason="immutable-field", summary="enrollment 10007: common_name",
-               enrollment_id=10007,
-               changes=(FieldChange(path="common_name", old="legacy.example.com", new="new.example.com",
-                                    field_class="immutable"),),
-               blocked="common_name cannot change on an existing enrollment: CPS needs a new one",
-               remedy="give the spec a new name"),
+        Action(name="ghost", kind="adopt", reason="several-same-cn",
+               summary="2 unbound enrollment(s) with CN ghost.example.com", contract_id=CTR,
+               common_name="ghost.example.com", validation="dv",
+               blocked="enrollments 10008, 10009 all have CN ghost.example.com in ctr_1-AB123 and none is bound "
+                       "in state: reconciler will not guess which (if any) is this spec's",
+               remedy="bind the right one with `reconcile import --contract ctr_1-AB123 --enrollment-id ID`"),
     )
     return Plan(
         created_at="2025-01-02T03:04:05Z", state_lineage="0b6c3f4e-lineage", state_serial=12,

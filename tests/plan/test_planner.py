@@ -130,11 +130,23 @@ def test_several_enrollments_with_the_same_cn_block_adoption() -> None:
     assert p.has_changes
 
 
-def test_allow_duplicate_common_name_creates_anyway() -> None:
+def test_allow_duplicate_common_name_with_an_unbound_same_cn_enrollment_is_ambiguous() -> None:
+    # It may be this spec's own enrollment (state lost) or another's: never guess.
     found = observed_enrollment(eid=555)
     d = desired(policy=Policy(publisher="hook", allow_duplicate_common_name=True))
     p = plan([d], Observed(candidates={"www": (found,)}), state())
+    assert p.actions == ()
+    (b,) = p.blocked
+    assert b.reason == "several-same-cn" and "555" in (b.blocked or "") and "will not guess" in (b.blocked or "")
+    assert "--create-duplicate www" in (b.remedy or "") and "reconcile import" in (b.remedy or "")
+
+
+def test_create_duplicate_creates_anyway_with_allow_duplicate_cn() -> None:
+    found = observed_enrollment(eid=555)
+    d = desired(policy=Policy(publisher="hook", allow_duplicate_common_name=True))
+    p = plan([d], Observed(candidates={"www": (found,)}), state(), create_duplicates=("www",))
     assert kinds(p) == [("www", "create")] and p.actions[0].facts.same_cn_ids == (555,)  # type: ignore[union-attr]
+    assert p.actions[0].allow_duplicate_cn
 
 
 def test_interrupted_create_is_resumed_by_adoption_even_when_duplicates_are_allowed() -> None:
@@ -194,12 +206,15 @@ def test_network_plus_metadata_stays_update_network() -> None:
 
 @pytest.mark.parametrize("over", [{"cn": "new.example.com"}, {"sni_only": False},
                                   {"secure_network": "standard-tls"}])
-def test_immutable_field_change_is_blocked_with_replacement_advice(over: dict[str, Any]) -> None:
-    p = plan([desired(spec_hash="h2", **over)], Observed(bound={"www": observed_enrollment()}), state(www=entry()))
-    assert p.actions == ()
-    (b,) = p.blocked
-    assert b.reason == "immutable-field" and "new one" in (b.blocked or "") and "new name" in (b.remedy or "")
-    assert p.has_changes
+def test_immutable_field_change_plans_a_replacement(over: dict[str, Any]) -> None:
+    p = plan([desired(spec_hash="h2", **over)], Observed(bound={"www": observed_enrollment()}), state(www=entry()),
+             allow_delete=True)
+    assert kinds(p) == [("www", "replace"), ("www@10000", "delete")]
+    replace, delete = p.actions
+    assert replace.reason == "immutable-field" and replace.enrollment_id == 10000 and replace.new_certificate
+    assert replace.allow_duplicate_cn == ("cn" not in over)  # the old one holds the CN until it goes
+    assert delete.successors == ("www",) and delete.entry_name == "www" and delete.enrollment_id == 10000
+    assert p.has_changes and "1 to replace" in p.summary_line()
 
 
 def test_difference_with_unchanged_spec_is_drift_and_reverted() -> None:

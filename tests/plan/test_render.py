@@ -41,7 +41,9 @@ def test_no_changes_renders_short(tmp_path: Path) -> None:
 
 def test_text_summary_line_is_exact() -> None:
     text = render(sample_plan(), "text")
-    assert text.rstrip().splitlines()[-1] == "Plan: 1 to create, 2 to update, 1 to delete, 1 to continue, 1 blocked."
+    assert text.rstrip().splitlines()[-1] == ("Plan: 1 to create, 1 to move, 1 to replace, 2 to update, "
+                                              "2 to delete, 1 to continue, 1 blocked.")
+    assert "! no spec covers old.example.com: this delete takes it off the network" in text
 
 
 def test_a_plan_with_only_blocked_actions_says_what_is_blocked_first() -> None:
@@ -77,9 +79,12 @@ def test_markdown_has_marker_summary_first_and_danger_banner() -> None:
     md = render(sample_plan(), "markdown")
     lines = md.splitlines()
     assert lines[0] == MARKDOWN_MARKER
-    assert lines[1] == "**Plan: 1 to create, 2 to update, 1 to delete, 1 to continue, 1 blocked.**"
-    assert "> [!CAUTION]" in md and "deletes 1 enrollment" in md and "1 action is blocked" in md
-    assert md.count("<details>") == md.count("</details>") == 6  # one per change + unmanaged
+    assert lines[1] == ("**Plan: 1 to create, 1 to move, 1 to replace, 2 to update, 2 to delete, 1 to continue, "
+                        "1 blocked.**")
+    assert "> [!CAUTION]" in md and "1 action is blocked" in md
+    assert "deletes 2 enrollments**: old (after www), legacy@10007 (after legacy)." in md
+    assert "> Deleting old takes **old.example.com** off the network: no spec covers it." in md
+    assert md.count("<details>") == md.count("</details>") == 9  # one per change + unmanaged
 
 
 def test_markdown_escapes_hostile_values() -> None:
@@ -107,3 +112,11 @@ def test_text_lists_at_most_twenty_unmanaged_enrollments() -> None:
     many = tuple(Unmanaged(enrollment_id=i, common_name=f"e{i}.example.com", contract_id="c") for i in range(25))
     text = render(Plan(state_lineage="l", state_serial=1, unmanaged=many), "text")
     assert "e19.example.com" in text and "e20.example.com" not in text and "and 5 more" in text
+
+
+def test_an_in_progress_delete_without_a_change_renders() -> None:
+    plan = Plan(state_lineage="l", state_serial=1, actions=(
+        Action(name="old", kind="in-progress", reason="deleting", summary="CPS is removing enrollment 9",
+               enrollment_id=9, steps=("wait until it is gone", "remove state entry")),))
+    assert "… old: CPS is removing enrollment 9" in render(plan, "text")
+    assert "| old | CPS is removing enrollment 9 |" in render(plan, "markdown")
