@@ -462,13 +462,20 @@ class Executor:
         return problems
 
     async def _removed(self, name: str, eid: int) -> Outcome:
-        """After CPS accepted a delete: forget the entry once the enrollment is gone. CPS removes a
-        deployed enrollment some time later; until then the entry stays (intent ``deleting``), so
-        that no plan can offer the dying enrollment for adoption."""
-        try:
-            await self.client.get_enrollment(eid)
-        except NotFound:
-            self.journal.forget(name)
-            return Outcome(name, "done", f"deleted enrollment {eid}")
-        return Outcome(name, "done", f"deleted enrollment {eid}; CPS takes it off the network shortly "
-                       "(state forgets it once it is gone)")
+        """After CPS accepted a delete: wait until the enrollment is gone, then forget its entry. CPS
+        takes a deployed enrollment off the network some time later; until then the entry stays
+        (intent ``deleting``), so that no plan can offer the dying enrollment for adoption. With
+        ``--no-wait`` or when the run's time is up, the next apply finishes the job."""
+        delay = self.options.poll.initial
+        while True:
+            try:
+                await self.client.get_enrollment(eid)
+            except NotFound:
+                self.journal.forget(name)
+                return Outcome(name, "done", f"deleted enrollment {eid}")
+            if self.options.no_wait or self.clock() + delay > self.deadline:
+                return Outcome(name, "submitted", f"deleted enrollment {eid}; CPS is taking it off the network "
+                               "(the next apply forgets it once it is gone)")
+            self._step(name, "wait for CPS to remove the enrollment", str(eid))
+            await self.options.poll.sleep(self.options.poll.jittered(delay))
+            delay = self.options.poll.next(delay)

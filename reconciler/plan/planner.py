@@ -115,6 +115,8 @@ class _Planner:
                 self._moved(desired, self.moves.moves[name])
             elif name in self.moves.conflicts or name in self.moves.ambiguous:
                 self._unsure_rename(desired)
+            elif entry is not None and entry.intent is not None and entry.intent.op == "deleting":
+                self._recreate(desired, entry)
             elif entry is None or entry.enrollment_id is None:
                 self._new(desired, entry)
             else:
@@ -193,6 +195,19 @@ class _Planner:
         self.actions.append(self._action(d, d.name, "create", reason, summary, new_certificate=True, facts=facts,
                                          allow_duplicate_cn=duplicate or d.policy.allow_duplicate_common_name,
                                          steps=workflow.create_steps(d)))
+
+    def _recreate(self, d: Desired, entry: StateEntry) -> None:
+        """A spec back while its old enrollment is still being deleted: never bind the dying one."""
+        eid = entry.enrollment_id
+        if self.observed is not None and d.name in self.observed.gone:
+            self.actions.append(self._action(d, d.name, "create", "new", f"new {d.validation} enrollment for "
+                                             f"{d.common_name} (enrollment {eid} was deleted)", new_certificate=True,
+                                             facts=LiveFacts(), steps=workflow.create_steps(d)))
+            return
+        action = self._action(d, d.name, "create", "being-deleted", f"new enrollment for {d.common_name}",
+                              enrollment_id=eid)
+        self._block(action, f"enrollment {eid} of {d.name} is still being deleted by CPS; it is never bound again",
+                    "apply again once CPS has removed it: a new enrollment is created then")
 
     def _ambiguous(self, d: Desired, candidates: Sequence[ObservedEnrollment], facts: LiveFacts) -> None:
         ids = ", ".join(str(c.enrollment_id) for c in candidates)

@@ -177,24 +177,30 @@ async def test_delete_only_when_allowed(tmp_path: Path) -> None:
         assert len(await enrollments(rig)) == 1
         csr = tmp_path / "state" / "csr" / "shop.rsa.csr.pem"
         assert csr.is_file()  # written by the upload step
+        # --no-wait: CPS accepted the delete and removes the deployed enrollment later; until then
+        # state keeps it claimed (intent "deleting"), so no plan can offer it for adoption.
         allowed = await plan_for(rig, allow_delete=True)
-        result = await apply(rig, allowed)
-        assert result.exit_code == 0 and result.outcomes[0].message.startswith("deleted")
-        # CPS removes a deployed enrollment some time later: until then state keeps it claimed
-        # (intent "deleting"), so no plan can offer the dying enrollment for adoption.
+        result = await apply(rig, allowed, no_wait=True)
+        assert result.exit_code == 0 and result.outcomes[0].status == "submitted", result
         entry = rig.store.read().entries["shop"]
         assert entry.intent is not None and entry.intent.op == "deleting"
         dying = await plan_for(rig)
         assert [(a.kind, a.reason) for a in dying.plan.actions] == [("in-progress", "deleting")]
         assert not dying.plan.has_changes
-        rig.app.runtime.advance(7200)
-        assert await enrollments(rig) == []
-        gone = await plan_for(rig)
-        assert [a.summary for a in gone.plan.actions] == ["CPS removed enrollment 10000"] and not gone.plan.drift
-        assert (await apply(rig, gone)).exit_code == 0
+        # The spec coming back meanwhile never binds the dying enrollment.
+        write_repo(tmp_path, [tp(dual_stack=False)])
+        back = await plan_for(rig)
+        assert [(b.kind, b.reason) for b in back.plan.blocked] == [("create", "being-deleted")]
+        write_repo(tmp_path, [])
+        # The next apply waits (the rig's polls move the sandbox clock) and forgets it once gone.
+        finished = await apply(rig, dying)
+        assert finished.exit_code == 0 and finished.outcomes[0].message == "deleted enrollment 10000"
+        assert any(step == "wait for CPS to remove the enrollment" for _, step, _ in rig.steps)
         assert "shop" not in rig.store.read().entries
         assert not csr.exists()  # the working files of a forgotten entry go with it
         assert not (tmp_path / "state" / "reconcile-state" / "shop.json").exists()
+        assert await enrollments(rig) == []
+        assert not (await plan_for(rig)).plan.actions
 
 
 async def test_parallel_enrollments_with_bounded_parallelism_and_create_throttle(tmp_path: Path) -> None:

@@ -122,7 +122,8 @@ def test_in_place_replacement_creates_first_and_deletes_last(server: SandboxServ
     assert not watch.gaps and watch.polls > 20, (watch.gaps, watch.polls)
     entries = state_of(repo)["entries"]
     new = entries["www"]["enrollment_id"]
-    assert new != old and entries[f"www@{old}"]["intent"]["op"] == "deleting"  # CPS removes it shortly
+    assert new != old and sorted(entries) == ["www"]  # apply waited until CPS had removed the old one
+    assert all(e["id"] != old for e in engine(server))
     assert [r["method"] for r in writes(server, old)] == ["DELETE"]
     assert deletes_after_successor(server, old, new) == []
     assert cli(server, repo, "plan", "--detailed-exitcode").returncode == 0

@@ -200,3 +200,12 @@ def test_saved_plan_checks_a_move_against_the_old_binding() -> None:
     assert check_fresh(p, s, o) == []
     moved = Observed(bound={"www": observed_enrollment().model_copy(update={"fingerprint": "other"})})
     assert check_fresh(p, s, moved) == ["www-renamed: enrollment 10000 changed in CPS since the plan was made"]
+
+
+def test_a_spec_back_while_its_enrollment_is_being_deleted_never_binds_it_again() -> None:
+    deleting = entry(eid=9, intent=Intent(op="deleting", common_name="www.example.com", contract_id=CONTRACT,
+                                          at=datetime(2026, 12, 1, tzinfo=UTC)))
+    still = plan([desired()], Observed(bound={"www": observed_enrollment(eid=9)}), state(www=deleting))
+    assert kinds(still) == [] and still.blocked[0].reason == "being-deleted"
+    gone = plan([desired()], Observed(gone={"www": 9}), state(www=deleting))
+    assert kinds(gone) == [("www", "create")] and gone.actions[0].reason == "new" and not gone.drift
