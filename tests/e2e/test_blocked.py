@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.state.store import StateStore
 from tests.observe.rig import make_repo, run, write_spec
 
 HOOK = {"publisher": "hook", "hook": {"publish": "true"}}
@@ -44,11 +45,13 @@ def test_a_removed_spec_is_blocked_in_plan_status_and_apply_alike(applied: Path)
     assert apply.stdout.rstrip().splitlines()[-1] == "Apply complete: 1 blocked (not applied)."
 
 
-def test_a_blocked_common_name_change_exits_like_a_blocked_delete(applied: Path) -> None:
+def test_a_common_name_change_replaces_and_the_old_half_is_blocked_like_a_delete(applied: Path) -> None:
+    old_id = StateStore(applied / "state" / "reconcile-state.json").read().entries["www"].enrollment_id
     write_spec(applied, "www", common_name="www2.example.com", validation=HOOK)
     plan = run(applied, "plan")
-    assert plan.stdout.startswith("Nothing will be applied: 1 blocked action needs a decision:\n  ! www: update")
-    assert _status(applied)["www"] == "blocked: update"
+    assert "+/- www: replace (immutable-field)" in plan.stdout
+    assert f"! www@{old_id}: delete (replaced): deletes are off by default" in plan.stdout
     apply = run(applied, "apply", "--auto-approve")
-    assert apply.exit_code == 1, apply.output
-    assert "www: not applied (update)" in apply.stdout
+    assert apply.exit_code == 1, apply.output  # the new one is made; deleting the old one needs consent
+    assert f"www@{old_id}: not applied (delete) - deletes are off by default" in apply.stdout
+    assert _status(applied)[f"www@{old_id}"] == "blocked: delete"
