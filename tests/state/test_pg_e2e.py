@@ -8,11 +8,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,6 +138,7 @@ def test_two_applies_on_one_workspace_then_the_holder_is_killed(fast_server: San
     store = open_store(load_config(repo / "reconcile.yaml"))
     first = popen()
     waiting: subprocess.Popen[str] | None = None
+    said: _StderrTail | None = None
     try:
         deadline = time.monotonic() + 30
         while not {"in-hook-www", "in-hook-api"} <= {p.name for p in repo.iterdir()}:
@@ -151,7 +154,9 @@ def test_two_applies_on_one_workspace_then_the_holder_is_killed(fast_server: San
         waiting = popen("--lock-timeout", "60")
         holder = store.holder()
         assert holder is not None and holder["pid"] == first.pid
-        time.sleep(1.5)  # the waiting one has started and waits for the lock
+        # Until it says it waits (a fixed sleep raced a slow start on a loaded machine).
+        said = _StderrTail(waiting)
+        assert said.wait_for("waiting up to 60s for it", 60), said.text()
         assert waiting.poll() is None
         first.send_signal(signal.SIGKILL)
         first.wait()
@@ -165,11 +170,40 @@ def test_two_applies_on_one_workspace_then_the_holder_is_killed(fast_server: San
         if first.poll() is None:
             first.kill()
         out, err = waiting.communicate(timeout=90) if waiting is not None else ("", "")
+        err = (said.text() if said is not None else "") + (err or "")
     assert waiting.returncode == 0, out + err
     assert f"is locked (operation=apply, pid={first.pid}" in err and "waiting up to 60s for it" in err, err
     assert handed_over < 3, f"lock handed over {handed_over:.2f}s after the kill"
     assert _creates(server, "ctr_1-PGKILL") == 2
     assert cli(server, repo, "plan", "--detailed-exitcode").returncode == 0
+
+
+class _StderrTail:
+    """Reads a process's stderr in a thread, so a test can wait for a line without a fixed sleep."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self._lines: list[str] = []
+        self._seen = threading.Condition()
+        assert process.stderr is not None
+        stream = process.stderr
+        process.stderr = None  # communicate() later reads stdout only; the thread has stderr
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: Any) -> None:
+        for line in stream:
+            with self._seen:
+                self._lines.append(line)
+                self._seen.notify_all()
+
+    def wait_for(self, text: str, timeout: float) -> bool:
+        with self._seen:
+            return self._seen.wait_for(lambda: any(text in line for line in self._lines), timeout)
+
+    def text(self) -> str:
+        self._thread.join(timeout=0.1)
+        with self._seen:
+            return "".join(self._lines)
 
 
 @pytest.fixture
