@@ -102,7 +102,8 @@ class DnsCheckConfig(BaseModel):
     interval: Duration = Field(5.0, description="Between two looks. Default: 5s.")
     nameservers: list[str] = Field(
         default_factory=list, description="Ask exactly these servers (ip, ip:port, [v6]:port or host) instead "
-        "of the zone's authoritative nameservers found by SOA/NS lookup: split horizon, tests. Default: discover.")
+        "of the zone's authoritative nameservers found by SOA/NS lookup: split horizon, tests. Default: discover.",
+        examples=[["192.0.2.53", "[2001:db8::53]:5353"]])
     resolver: str | None = Field(
         None, description="Recursive resolver (host or host:port) used to find zones and nameservers. "
         "Default: the system's.")
@@ -138,7 +139,8 @@ class PostgresStateConfig(BaseModel):
 
     backend: Literal["postgres"] = Field(description="postgres: the state lives in a PostgreSQL database.")
     workspace: str = Field(pattern=_NAME, description="This repository's (or environment's) state in the "
-                           "database; several workspaces share one database, isolated from each other.")
+                           "database; several workspaces share one database, isolated from each other.",
+                           examples=["prod"])
     dsn_env: str = Field("RECONCILE_STATE_DSN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                          description="Environment variable holding the connection string (it carries the "
                          "password: it is never read from this file). Default: RECONCILE_STATE_DSN.")
@@ -160,15 +162,18 @@ class Config(BaseModel):
     edgerc: Path | None = Field(None, description="EdgeGrid credentials file. Default: unset (~/.edgerc).")
     edgerc_section: str | None = Field(None, description="Section in the .edgerc. Default: unset (default).")
     account_switch_key: str | None = Field(None, description="Act on another account. Default: none.")
-    default_contract: str | None = Field(None, description="Contract for specs without contract_id.")
+    default_contract: str | None = Field(None, description="Contract for specs without contract_id.",
+                                         examples=["ctr_1-AB123"])
     specs_dir: Path = Field(Path("specs"), description="Where specs live. Default: specs.")
     state_path: Path = Field(Path("state/reconcile-state.json"),
                              description="State file. Default: state/reconcile-state.json.")
     ca_bundle: Path | None = Field(None, description="Extra CA bundle to trust for HTTPS. Default: none.")
     parallelism: int = Field(10, ge=1, le=100, description="Enrollments worked on at once. Default: 10.")
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
-    variables: dict[str, Any] = Field(default_factory=dict, description="Variables for spec templates.")
-    defaults: dict[str, Any] = Field(default_factory=dict, description="Deep-merged under every spec.")
+    variables: dict[str, Any] = Field(default_factory=dict, description="Variables for spec templates.",
+                                      examples=[{"domain": "example.com", "regions": ["eu", "us"]}])
+    defaults: dict[str, Any] = Field(default_factory=dict, description="Deep-merged under every spec.",
+                                     examples=[{"validation": {"method": "dns-01", "publisher": "hook"}}])
     publishers: PublisherDefaults = Field(default_factory=PublisherDefaults)
     dns_check: DnsCheckConfig = Field(default_factory=DnsCheckConfig)
     http_check: HttpCheckConfig = Field(default_factory=HttpCheckConfig)

@@ -36,7 +36,7 @@ CHANGE_KINDS = frozenset({"move", "create", "adopt", "replace", "update", "updat
 
 
 class _Value(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)  # docs: field descriptions
 
 
 class FieldChange(_Value):

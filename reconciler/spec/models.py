@@ -67,10 +67,10 @@ class SpecModel(BaseModel):
 class Contact(SpecModel):
     """A person CPS and the CA may contact (admin_contact, tech_contact)."""
 
-    first_name: Text
-    last_name: Text
-    email: Email
-    phone: Text
+    first_name: Text = Field(examples=["Ada"])
+    last_name: Text = Field(examples=["Lovelace"])
+    email: Email = Field(examples=["ada@example.com"])
+    phone: Text = Field(examples=["+1-617-555-0100"])
     title: Text | None = Field(None, description="Job title. Default: none.")
     organization: Text | None = Field(None, description="Organization the person works for. Default: none.")
     address_line_one: Text | None = Field(None, description="Default: none.")
@@ -84,14 +84,14 @@ class Contact(SpecModel):
 class Organization(SpecModel):
     """The organization that owns the certificate (CPS ``org``)."""
 
-    name: Text
-    phone: Text
-    address_line_one: Text
+    name: Text = Field(examples=["Example Inc"])
+    phone: Text = Field(examples=["+1-617-555-0100"])
+    address_line_one: Text = Field(examples=["150 Broadway"])
     address_line_two: Text | None = Field(None, description="Default: none.")
-    city: Text
-    region: Text = Field(description="State or province.")
-    postal_code: Text = Field(description="Quote it in YAML ('02142').")
-    country_code: CountryCode = Field(description="ISO 3166 alpha-2, e.g. US.")
+    city: Text = Field(examples=["Cambridge"])
+    region: Text = Field(description="State or province.", examples=["MA"])
+    postal_code: Text = Field(description="Quote it in YAML ('02142').", examples=["02142"])
+    country_code: CountryCode = Field(description="ISO 3166 alpha-2, e.g. US.", examples=["US"])
 
 
 class Csr(SpecModel):
@@ -109,7 +109,8 @@ class Csr(SpecModel):
 class ClientMutualAuthentication(SpecModel):
     """Client certificate (mTLS) checking against a Mutual TLS Edge Truststore set."""
 
-    set_id: Text = Field(description="Id of the trust-chain set in the Mutual TLS Edge Truststore.")
+    set_id: Text = Field(description="Id of the trust-chain set in the Mutual TLS Edge Truststore.",
+                         examples=["12345"])
     send_ca_list_to_client: bool = Field(False, description="Send the CA list in the handshake. Default: false.")
     ocsp_enabled: bool = Field(False, description="OCSP-check client certificates. Default: false.")
 
@@ -151,7 +152,8 @@ class NetworkConfiguration(SpecModel):
 class HookSettings(SpecModel):
     """Publish DV challenges by running shell commands (cwd: the directory of reconcile.yaml)."""
 
-    publish: Text = Field(description="Shell command run once per challenge; env RECONCILE_* describes it.")
+    publish: Text = Field(description="Shell command run once per challenge; env RECONCILE_* describes it.",
+                          examples=["./dns-hook publish"])
     cleanup: Text | None = Field(None, description="Shell command run after validation. Default: none.")
     timeout: float = Field(60.0, gt=0, description="Seconds each command may take. Default: 60.")
 
@@ -159,9 +161,9 @@ class HookSettings(SpecModel):
 class Rfc2136Settings(SpecModel):
     """Publish DNS-01 TXT records with RFC 2136 dynamic updates (TSIG secret from the environment)."""
 
-    server: Text = Field(description="Primary name server address (IP or hostname).")
+    server: Text = Field(description="Primary name server address (IP or hostname).", examples=["192.0.2.53"])
     port: int = Field(53, ge=1, le=65535, description="Default: 53.")
-    zone: Hostname = Field(description="Zone to update, e.g. example.com.")
+    zone: Hostname = Field(description="Zone to update, e.g. example.com.", examples=["example.com"])
     tsig_key_name: Text | None = Field(None, description="TSIG key name. Default: none (unsigned updates).")
     tsig_algorithm: TsigAlgorithm = Field("hmac-sha256", description="Default: hmac-sha256.")
     tsig_secret_env: Annotated[str, AfterValidator(check_env_name)] | None = Field(
@@ -178,7 +180,8 @@ class Rfc2136Settings(SpecModel):
 class EdgeDnsSettings(SpecModel):
     """Publish DNS-01 TXT records in Akamai Edge DNS with the same credentials."""
 
-    zone: Hostname = Field(description="Edge DNS zone holding the _acme-challenge records.")
+    zone: Hostname = Field(description="Edge DNS zone holding the _acme-challenge records.",
+                           examples=["example.com"])
     ttl: int = Field(60, ge=1, description="TXT record TTL in seconds. Default: 60.")
 
 
@@ -199,7 +202,7 @@ class Validation(SpecModel):
 class CertificateFiles(SpecModel):
     """PEM files of one key type; paths are relative to the repository root (reconcile.yaml)."""
 
-    certificate: Text = Field(description="The leaf certificate, PEM.")
+    certificate: Text = Field(description="The leaf certificate, PEM.", examples=["certs/shop/rsa.pem"])
     trust_chain: Text | None = Field(None, description="Intermediates, PEM, leaf-issuer first. Default: none.")
 
 
@@ -214,7 +217,8 @@ class Certificates(SpecModel):
 class SignerSettings(SpecModel):
     """Third-party only: a command that signs each CSR (env RECONCILE_CSR_FILE, _CERT_FILE, _CHAIN_FILE)."""
 
-    command: Text = Field(description="Shell command run once per CSR, cwd the repository root.")
+    command: Text = Field(description="Shell command run once per CSR, cwd the repository root.",
+                          examples=["./sign-with-our-ca"])
     timeout: float = Field(120.0, gt=0, description="Seconds the command may take. Default: 120.")
 
 
@@ -222,25 +226,27 @@ class _EnrollmentBase(SpecModel):
     """Fields shared by every enrollment type."""
 
     name: Annotated[str, AfterValidator(check_slug)] = Field(
-        description="Stable key in state, unique across the repository; never sent to CPS.")
+        description="Stable key in state, unique across the repository; never sent to CPS.", examples=["www"])
     moved_from: Annotated[str, AfterValidator(check_slug)] | None = Field(
         None, description="The name this spec had before a rename: its enrollment is moved to the new name "
         "in state (nothing changes in CPS). Only needed when plan cannot tell the rename by itself. "
         "Default: none.")
     contract_id: Text | None = Field(
         None, description="Akamai contract, e.g. ctr_1-AB123. Default: default_contract from reconcile.yaml.")
-    common_name: Hostname = Field(description="The certificate CN; cannot change after creation.")
+    common_name: Hostname = Field(description="The certificate CN; cannot change after creation.",
+                                  examples=["www.example.com"])
     sans: list[Hostname] = Field(
         default_factory=list, validate_default=True,  # so the CN is added when sans is omitted
-        description="Subject alternative names. The common name is added when missing. At most 100 names.")
+        description="Subject alternative names. The common name is added when missing. At most 100 names.",
+        examples=[["example.com", "www.example.com"]])
     secure_network: SecureNetwork = Field(
         "enhanced-tls", description="enhanced-tls | standard-tls; cannot change after creation. Default: enhanced-tls.")
     sni_only: bool = Field(True, description="SNI-only deployment; cannot change after creation. Default: true.")
     geography: Geography = Field("core", description="core | china+core | russia+core. Default: core.")
     certificate_chain_type: CertificateChainType = Field("default", description="Default: default.")
-    admin_contact: Contact
+    admin_contact: Contact = Field(description="The person CPS and the CA contact about the certificate.")
     tech_contact: Contact = Field(description="Your Akamai contact (the CA calls them if the admin is unreachable).")
-    organization: Organization
+    organization: Organization = Field(description="The organization that owns the certificate.")
     csr: Csr = Field(default_factory=Csr, description="CSR subject. Default: all fields unset.")
     network_configuration: NetworkConfiguration = Field(
         default_factory=NetworkConfiguration, description="Edge deployment settings. Default: see fields.")
@@ -251,7 +257,8 @@ class _EnrollmentBase(SpecModel):
     acknowledge_post_verification_warnings: bool = Field(
         False, description="Acknowledge post-verification warnings automatically. Default: false.")
     auto_approve_warnings: list[WarningCode] = Field(
-        default_factory=list, description="Warning codes acknowledged automatically. Default: [].")
+        default_factory=list, description="Warning codes acknowledged automatically. Default: [].",
+        examples=[["CERTIFICATE_ADDED_TO_TRUST_CHAIN"]])
     acknowledge_change_management: bool = Field(
         False, description="With change_management: let apply promote to production. Default: false.")
     allow_duplicate_common_name: bool = Field(

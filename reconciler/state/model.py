@@ -32,7 +32,7 @@ FORMAT_VERSION = 2
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)  # docs: field descriptions
 
 
 class Intent(_Frozen):
