@@ -133,6 +133,8 @@ class Executor:
         self.deadline = self.started + options.timeout
         self.refreshed_at: datetime | None = None
         self.refreshed_unstamped = False
+        self.commit: str | None = None
+        """The git commit of the checkout the plan was made from (recorded with each applied spec)."""
         self.outcomes: dict[str, Outcome] = {}
         """Outcomes of the enrollments finished so far in this run (successors are looked up here)."""
 
@@ -143,6 +145,7 @@ class Executor:
     async def run(self, plan: Plan) -> ApplyResult:
         """Run every action of ``plan`` (its blocked actions are only reported)."""
         plan.ensure_safe()
+        self.commit = plan.commit
         self.refreshed_at = _stamp(plan.created_at) if plan.refreshed else None
         # A refreshed plan without a stamp was built in process by a caller that runs it at once.
         self.refreshed_unstamped = plan.refreshed and self.refreshed_at is None
@@ -230,7 +233,7 @@ class Executor:
                 single_pass &= action.kind == "in-progress"
         if follow is None or follow[1] is None:
             if spec is not None:
-                self.journal.finished(name, actions[-1].spec_hash)
+                self.journal.finished(name, actions[-1].spec_hash, self.commit)
             return Outcome(name, "done", summary)
         assert spec is not None
         return await self._follow(name, spec, follow[0], follow[1], expect_new=expect_new, previous=previous,
@@ -253,7 +256,7 @@ class Executor:
             expect_new_certificate=expect_new, single_pass=single_pass and not wait, clock=self.clock)
         outcome = await EnrollmentWorkflow(ctx, eid, cid).run()
         if outcome.status == "done":
-            self.journal.finished(name, spec_hash)
+            self.journal.finished(name, spec_hash, self.commit)
         return outcome
 
     async def _production_fingerprints(self, eid: int | None) -> frozenset[str]:
@@ -319,7 +322,7 @@ class Executor:
             if orphan is not None:
                 self._step(name, "found enrollment of the interrupted create", str(orphan[0]))
                 self.journal.created(name, orphan[0], orphan[1], None)
-                self.journal.finished_spec(name, action.spec_hash)
+                self.journal.finished_spec(name, action.spec_hash, self.commit)
                 return orphan
         self._bind(name, spec)
         self.journal.unbind(name)
@@ -350,7 +353,7 @@ class Executor:
         checkpoint(name, "create:posted")
         change_id = status.change_ids[-1] if status.change_ids else None
         self.journal.created(name, status.enrollment_id, change_id, "new-certificate")
-        self.journal.finished_spec(name, action.spec_hash)
+        self.journal.finished_spec(name, action.spec_hash, self.commit)
         checkpoint(name, "create:saved")
         return status.enrollment_id, change_id
 
@@ -386,7 +389,7 @@ class Executor:
         checkpoint(name, "update:posted")
         change_id = status.change_ids[-1] if status.change_ids else None
         self.journal.change_opened(name, change_id, action.kind)
-        self.journal.finished_spec(name, action.spec_hash)
+        self.journal.finished_spec(name, action.spec_hash, self.commit)
         return eid, change_id
 
     # -- predecessors: delete or release once the successors serve -----------------------------------

@@ -162,14 +162,15 @@ class StateJournal:
         """The upload was accepted: remember what went up, clear the intent."""
         self._update(name, certificate_fingerprints=dict(fingerprints), intent=None)
 
-    def finished_spec(self, name: str, spec_hash: str | None) -> None:
-        """CPS accepted the spec (create or update answered): it is what the enrollment should be."""
+    def finished_spec(self, name: str, spec_hash: str | None, commit: str | None = None) -> None:
+        """CPS accepted the spec (create or update answered): it is what the enrollment should be
+        (``commit``: the checkout it came from)."""
         if spec_hash is not None:
-            self._defer(name, spec_hash=spec_hash)
+            self._defer(name, spec_hash=spec_hash, applied_commit=commit)
 
-    def finished(self, name: str, spec_hash: str | None) -> None:
+    def finished(self, name: str, spec_hash: str | None, commit: str | None = None) -> None:
         """The change is done (deployed, or nothing left to wait for): the spec is applied."""
         fields: dict[str, Any] = {"change": None, "intent": None}
         if spec_hash is not None:
-            fields["spec_hash"] = spec_hash
+            fields.update(spec_hash=spec_hash, applied_commit=commit)
         self._defer(name, **fields)

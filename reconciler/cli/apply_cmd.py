@@ -106,7 +106,8 @@ def _summary(run: ApplyRun, color: bool) -> list[str]:
 @click.option("--allow-delete", is_flag=True,
               help="Delete enrollments whose spec was removed or that a replacement supersedes (each only "
                    "after the specs taking over its names serve them from a deployed certificate).")
-@click.option("--force", is_flag=True, help="Apply even above the mass-change thresholds.")
+@click.option("--force", is_flag=True,
+              help="Apply even above the mass-change thresholds, or with specs behind the last apply.")
 @click.option("--cancel-pending", is_flag=True, help="Allow updates and deletes that cancel a change in flight.")
 @click.option("--lock-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Seconds to wait for another run's state lock.")

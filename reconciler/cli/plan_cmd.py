@@ -43,7 +43,8 @@ async def _plan(opts: GlobalOptions, config: Config, specs: LoadedSpecs, state: 
 @click.option("--allow-delete", is_flag=True,
               help="Plan deletes of enrollments whose spec was removed or that a replacement supersedes "
                    "(each only after the specs taking over its names are deployed).")
-@click.option("--force", is_flag=True, help="Plan even above the mass-change thresholds.")
+@click.option("--force", is_flag=True,
+              help="Plan even above the mass-change thresholds, or with specs behind the last apply.")
 @click.option("--cancel-pending", is_flag=True,
               help="Allow updates and deletes that cancel a change in flight (never done silently).")
 @click.option("--create-duplicate", "create_duplicates", multiple=True, metavar="NAME",

@@ -10,8 +10,10 @@ import click
 from reconciler.cli.context import GlobalOptions
 from reconciler.config import Config, load_config
 from reconciler.errors import ReconcileError
+from reconciler.plan.inputs import Revision
 from reconciler.plan.planner import PlanOptions
 from reconciler.plan.safety import Thresholds
+from reconciler.revision import read_revision
 from reconciler.spec.loader import LoadedSpecs, Uploaded, load_specs
 from reconciler.state.backends import open_store
 
@@ -36,10 +38,22 @@ def load_project(opts: GlobalOptions) -> tuple[Config, LoadedSpecs]:
     return config, specs
 
 
+def revision_of(config: Config) -> Revision:
+    """The checkout's commit and which commits recorded in state it contains (see
+    ``reconciler.revision``); an unreadable state file asks about none (reading it for real later
+    says what is wrong with it)."""
+    try:
+        state = StateStore(config.state_path).read()
+    except (ReconcileError, OSError):
+        return read_revision(config.root, ())
+    return read_revision(config.root, (e.applied_commit for e in state.entries.values()))
+
+
 def plan_options(config: Config, *, targets: tuple[str, ...], allow_delete: bool, force: bool,
                  cancel_pending: bool, create_duplicates: tuple[str, ...] = ()) -> PlanOptions:
-    """Planner options from the consent flags and the configured mass-change thresholds."""
+    """Planner options from the consent flags, the configured mass-change thresholds and the
+    checkout's revision."""
     return PlanOptions(targets=targets, allow_delete=allow_delete, force=force, cancel_pending=cancel_pending,
-                       create_duplicates=create_duplicates,
+                       create_duplicates=create_duplicates, revision=revision_of(config),
                        thresholds=Thresholds.from_config(config.safety),
                        now=datetime.now(UTC).isoformat(timespec="seconds"))

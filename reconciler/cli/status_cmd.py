@@ -9,7 +9,7 @@ import click
 
 from reconciler.cli import exit_codes
 from reconciler.cli.context import GlobalOptions
-from reconciler.cli.project import uploaded_certificates
+from reconciler.cli.project import revision_of, uploaded_certificates
 from reconciler.cli.wiring import open_client
 from reconciler.config import Config, load_config
 from reconciler.observe.status import DEFAULT_THRESHOLD_DAYS, StatusRow, collect_status, expiring
@@ -21,7 +21,7 @@ from reconciler.state.model import State
 
 async def _collect(opts: GlobalOptions, config: Config, specs: LoadedSpecs, state: State) -> list[StatusRow]:
     async with open_client(opts, config) as client:
-        return await collect_status(specs, state, client, datetime.now(UTC))
+        return await collect_status(specs, state, client, datetime.now(UTC), revision=revision_of(config))
 
 
 @click.command("status")

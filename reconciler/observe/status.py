@@ -16,6 +16,7 @@ from cryptography import x509
 
 from reconciler.cps.client import CpsClient
 from reconciler.cps.models import Deployment
+from reconciler.plan.inputs import Revision
 from reconciler.plan.pipeline import build_plan
 from reconciler.plan.planner import PlanOptions
 from reconciler.spec.loader import LoadedSpecs
@@ -77,9 +78,12 @@ def _days(expiry: datetime | None, now: datetime) -> int | None:
     return None if expiry is None else int((expiry - now).total_seconds() // 86400)
 
 
-async def collect_status(specs: LoadedSpecs, state: State, client: CpsClient, now: datetime) -> list[StatusRow]:
-    """Rows sorted by name for every spec and every state entry, read live through ``client``."""
-    result = await build_plan(specs, state, client, PlanOptions(now=now.isoformat(timespec="seconds")))
+async def collect_status(specs: LoadedSpecs, state: State, client: CpsClient, now: datetime, *,
+                         revision: Revision | None = None) -> list[StatusRow]:
+    """Rows sorted by name for every spec and every state entry, read live through ``client``
+    (``revision``: the checkout, so that status calls drift what plan calls drift)."""
+    result = await build_plan(specs, state, client, PlanOptions(now=now.isoformat(timespec="seconds"),
+                                                                revision=revision or Revision()))
     plan, observed = result.plan, result.observed
     desired = {d.name: d for d in result.desired}
     drift = {d.name: d for d in plan.drift}

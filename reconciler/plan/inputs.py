@@ -19,6 +19,18 @@ class _Value(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class Revision(_Value):
+    """The checkout a plan is made from (see ``reconciler.revision``): its git commit and which of
+    the commits state records (``applied_commit``) it contains. Empty outside git."""
+
+    commit: str | None = None
+    contains: frozenset[str] = frozenset()
+
+    def lacks(self, commit: str | None) -> bool:
+        """Whether ``commit`` (a last apply) is missing from this checkout: its specs are behind."""
+        return self.commit is not None and commit is not None and commit not in self.contains
+
+
 class Policy(_Value):
     """The spec settings that decide how far apply may take a workflow without a person."""
 

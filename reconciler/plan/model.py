@@ -164,6 +164,8 @@ class Plan(_Value):
 
     format_version: int = PLAN_FORMAT_VERSION
     created_at: str | None = None
+    commit: str | None = None
+    """The git commit of the checkout the plan was made from (recorded with what apply applies)."""
     refreshed: bool = True
     state_lineage: str
     state_serial: int

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict
 
 from reconciler.plan import workflow
 from reconciler.plan.diff import Classifier, diff_views, overall_class
-from reconciler.plan.inputs import Desired, Observed, ObservedChange, ObservedEnrollment
+from reconciler.plan.inputs import Desired, Observed, ObservedChange, ObservedEnrollment, Revision
 from reconciler.plan.model import (
     Action,
     ActionKind,
@@ -68,6 +68,8 @@ class PlanOptions(BaseModel):
     create_duplicates: tuple[str, ...] = ()
     """Specs to create anew although unbound enrollments with their CN exist (duplicates allowed)."""
     thresholds: Thresholds = Thresholds()
+    revision: Revision = Revision()
+    """The checkout the specs come from; updates from a checkout behind the last apply are blocked."""
     now: str | None = None
     """Timestamp to stamp on the plan (the planner has no clock)."""
 
@@ -134,7 +136,7 @@ class _Planner:
         # A targeted plan speaks only of its targets.
         unmanaged = self.observed.unmanaged if self.observed and not opts.targets else ()
         return Plan(
-            created_at=opts.now, refreshed=self.observed is not None,
+            created_at=opts.now, commit=opts.revision.commit, refreshed=self.observed is not None,
             state_lineage=self.state.lineage, state_serial=self.state.serial,
             settings=PlanSettings(allow_delete=opts.allow_delete, force=opts.force,
                                   cancel_pending=opts.cancel_pending),
@@ -287,6 +289,8 @@ class _Planner:
         changes = diff_views(o.view, d.view, self.classify)
         change = o.active_change
         if changes:
+            if not adopting and entry is not None and self._behind(d, o, entry, changes):
+                return
             drifted = not adopting and entry is not None and entry.spec_hash == d.spec_hash
             if drifted:
                 self.drift.append(Drift(name=d.name, kind="changed", enrollment_id=o.enrollment_id,
@@ -297,6 +301,23 @@ class _Planner:
             self._pending(d, o.enrollment_id, change, entry, self._facts(o))
         elif not adopting:
             self.unchanged.append(d.name)
+
+    def _behind(self, d: Desired, o: ObservedEnrollment, entry: StateEntry, changes: tuple[FieldChange, ...]) -> bool:
+        """Block (and say so) an update from a checkout that lacks the commit the enrollment was last
+        applied from: CPS holds a newer spec than these, and the update would revert it."""
+        revision = self.options.revision
+        if entry.spec_hash == d.spec_hash or not revision.lacks(entry.applied_commit) or self.options.force:
+            return False
+        assert entry.applied_commit is not None and revision.commit is not None
+        action = self._action(d, d.name, "update", "behind-last-apply",
+                              f"enrollment {o.enrollment_id}: {', '.join(c.path for c in changes)}",
+                              enrollment_id=o.enrollment_id, changes=changes, facts=self._facts(o))
+        self._block(action, f"{d.name} was last applied from commit {entry.applied_commit[:12]}, which this "
+                    f"checkout ({revision.commit[:12]}) does not contain: these specs are behind, and this "
+                    "update would revert that apply (the difference is not drift)",
+                    f"merge or rebase onto the branch that applied {entry.applied_commit[:12]} (git pull), then "
+                    "plan again; --force applies these specs anyway")
+        return True
 
     def _update(self, d: Desired, o: ObservedEnrollment, changes: tuple[FieldChange, ...], entry: StateEntry | None,
                 reason: str) -> None:

@@ -86,6 +86,9 @@ class StateEntry(_Frozen):
     common_name: str
     spec_hash: str | None = None
     """Hash of the spec last applied successfully; None while never applied in full."""
+    applied_commit: str | None = None
+    """The git commit of the checkout that spec was applied from (None outside git): a plan from a
+    checkout that does not contain it is behind and must not revert that apply."""
     prevent_destroy: bool = False
     """Copied from the last applied spec, so deleting the spec file does not lift the protection."""
     intent: Intent | None = None

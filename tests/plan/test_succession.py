@@ -209,3 +209,26 @@ def test_a_spec_back_while_its_enrollment_is_being_deleted_never_binds_it_again(
     assert kinds(still) == [] and still.blocked[0].reason == "being-deleted"
     gone = plan([desired()], Observed(gone={"www": 9}), state(www=deleting))
     assert kinds(gone) == [("www", "create")] and gone.actions[0].reason == "new" and not gone.drift
+
+
+# -- a checkout behind the last apply ---------------------------------------------------------------
+
+def test_an_update_from_a_checkout_behind_the_last_apply_is_blocked_not_called_drift() -> None:
+    from reconciler.plan.inputs import Revision
+    applied = entry(spec_hash="h-a", applied_commit="a" * 40)
+    cps = Observed(bound={"www": observed_enrollment(sans=("new.example.com",))})
+    behind = Revision(commit="b" * 40, contains=frozenset())
+    p = plan([desired(spec_hash="h-b")], cps, state(www=applied), revision=behind)
+    assert kinds(p) == [] and not p.drift and p.commit == "b" * 40
+    (b,) = p.blocked
+    assert b.reason == "behind-last-apply" and "commit aaaaaaaaaaaa" in (b.blocked or "")
+    assert "not drift" in (b.blocked or "") and "--force" in (b.remedy or "")
+    assert kinds(plan([desired(spec_hash="h-b")], cps, state(www=applied), revision=behind, force=True)) == [
+        ("www", "update")]
+    ahead = Revision(commit="c" * 40, contains=frozenset({"a" * 40}))
+    assert kinds(plan([desired(spec_hash="h-b")], cps, state(www=applied), revision=ahead)) == [("www", "update")]
+    # The same spec as last applied: the difference is real drift, put back as ever.
+    same = plan([desired(spec_hash="h-a")], cps, state(www=applied), revision=behind)
+    assert kinds(same) == [("www", "update")] and same.drift
+    # Outside git nothing is behind.
+    assert kinds(plan([desired(spec_hash="h-b")], cps, state(www=applied))) == [("www", "update")]
