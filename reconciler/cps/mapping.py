@@ -32,7 +32,7 @@ AnySpec = DvEnrollmentSpec | ThirdPartyEnrollmentSpec
 FieldClass = Literal["certificate", "network", "metadata", "immutable"]
 
 TOOL_ONLY_FIELDS = frozenset({
-    "name", "moved_from", "validation", "certificates", "signer", "wait_for_deployment", "prevent_destroy",
+    "name", "moved_from", "validation", "certificates", "signer", "renewal", "wait_for_deployment", "prevent_destroy",
     "acknowledge_pre_verification_warnings", "acknowledge_post_verification_warnings",
     "auto_approve_warnings", "acknowledge_change_management", "allow_duplicate_common_name",
 })

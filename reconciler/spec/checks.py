@@ -18,6 +18,8 @@ _LDH_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,126}[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+_DAYS = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(d|h|w)?\s*")
+_DAY_UNITS = {"d": 1.0, "h": 1 / 24, "w": 7.0, None: 1.0}
 # Scripts one label may combine (UTS #39 "highly restrictive"): Japanese, Korean, Chinese with Latin.
 _SCRIPT_SETS = ({"LATIN", "HAN", "HIRAGANA", "KATAKANA"}, {"LATIN", "HAN", "HANGUL"}, {"LATIN", "HAN", "BOPOMOFO"})
 # Tab and line breaks are text (multi-line hook commands); other C0 controls (ESC starts terminal
@@ -133,4 +135,15 @@ def check_env_name(value: str) -> str:
 def check_country(value: str) -> str:
     if not _COUNTRY.match(value):
         raise ValueError(f"{value!r} is not a two-letter upper-case ISO 3166 country code (e.g. 'US')")
+    return value
+
+
+def parse_days(value: object) -> object:
+    """``"30d"`` -> 30.0 days (also ``h`` hours, ``w`` weeks; a bare number is days); anything but a
+    string passes through for pydantic to check."""
+    if isinstance(value, str):
+        match = _DAYS.fullmatch(value)
+        if match is None:
+            raise ValueError(f"{shorten(repr(value), 40)} is not a number of days (e.g. 30d, 4w, 720h, or 30)")
+        return float(match.group(1)) * _DAY_UNITS[match.group(2)]
     return value

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -31,12 +32,13 @@ from reconciler.spec.checks import (
     check_slug,
     check_text,
     normalize_hostname,
+    parse_days,
 )
 
 __all__ = [
     "CertificateFiles", "Certificates", "ClientMutualAuthentication", "Contact", "Csr",
     "DvEnrollmentSpec", "EdgeDnsSettings", "EnrollmentSpec", "HookSettings", "NetworkConfiguration",
-    "Organization", "Rfc2136Settings", "SignerSettings", "ThirdPartyEnrollmentSpec", "Validation",
+    "Organization", "Renewal", "Rfc2136Settings", "SignerSettings", "ThirdPartyEnrollmentSpec", "Validation",
     "SPEC_TYPES", "spec_class_for",
 ]
 
@@ -56,6 +58,10 @@ Email = Annotated[str, AfterValidator(check_email)]
 CountryCode = Annotated[str, AfterValidator(check_country)]
 Text = Annotated[str, Field(min_length=1), AfterValidator(check_text)]
 WarningCode = Annotated[str, Field(pattern=r"^[A-Z0-9_]+$")]
+Days = Annotated[float, BeforeValidator(parse_days), Field(gt=0)]
+MIN_RENEWAL_DAYS = 7.0
+"""Seven days before expiry CPS pushes whatever waits on staging straight to production: a renewal
+window must open before that."""
 
 
 class SpecModel(BaseModel):
@@ -222,6 +228,26 @@ class SignerSettings(SpecModel):
     timeout: float = Field(120.0, gt=0, description="Seconds the command may take. Default: 120.")
 
 
+class Renewal(SpecModel):
+    """Third-party only: when apply asks CPS for a new certificate (CPS never renews these itself)."""
+
+    before_expiry: Days | None = Field(
+        None, description="Renew when the deployed certificate expires within this window (30d, 4w, 720h; a "
+        "number is days). More than 7 days: CPS pushes what waits on staging to production 7 days before "
+        "expiry. Default: none (renew only when the token changes).")
+    token: Text | None = Field(
+        None, description="Change it (e.g. 2026-12-key-rotation) to renew once now; state remembers the last "
+        "token applied, so the same token never renews twice. Default: none.")
+
+    @field_validator("before_expiry")
+    @classmethod
+    def _after_the_staging_push(cls, days: float | None) -> float | None:
+        if days is not None and days <= MIN_RENEWAL_DAYS:
+            raise ValueError(f"a renewal window of {days:g} days is too late: 7 days before expiry CPS pushes "
+                             "whatever is ready on staging straight to production; use 8d or more (30d is usual)")
+        return days
+
+
 class _EnrollmentBase(SpecModel):
     """Fields shared by every enrollment type."""
 
@@ -303,6 +329,9 @@ class ThirdPartyEnrollmentSpec(_EnrollmentBase):
         default_factory=Certificates,
         description="PEM files to upload. Default: under certs/<name>/ for each key type in use.")
     signer: SignerSettings | None = Field(None, description="Command that signs CSRs. Default: none (manual).")
+    renewal: Renewal = Field(default_factory=Renewal,
+                             description="When apply renews the certificate (a window before expiry, or a token "
+                                         "to change). Default: never by itself.")
 
     @model_validator(mode="before")
     @classmethod

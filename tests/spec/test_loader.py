@@ -202,3 +202,22 @@ def test_symlinked_spec_files_must_stay_in_the_repository(repo: Path, tmp_path_f
     issues = sorted(_issues(repo))
     assert issues == ["specs/dangling.yaml: is a broken or looping symlink",
                       f"specs/evil.yaml: is a symlink to {outside.resolve()}, outside the repository; specs must live in it"]
+
+
+def test_renewal_window_from_defaults_and_too_late_a_window_refused(repo: Path) -> None:
+    (repo / "reconcile.yaml").write_text(CONFIG.replace("  dual_stack: false\n",
+                                                        "  dual_stack: false\n  renewal: {before_expiry: 30d}\n"))
+    _write(repo, "dv.yaml", "name: dv\ntype: dv\ncommon_name: dv.example.com\n")
+    _write(repo, "tp.yaml", "name: tp\ntype: third-party\ncommon_name: tp.example.com\n")
+    _write(repo, "tok.yaml", "name: tok\ntype: third-party\ncommon_name: tok.example.com\n"
+                             "renewal: {before_expiry: 6w, token: 2026-12-key-rotation}\n")
+    loaded = load_specs(load_config(cwd=repo)).by_name()
+    tp, tok = loaded["tp"].spec, loaded["tok"].spec
+    assert isinstance(tp, ThirdPartyEnrollmentSpec) and isinstance(tok, ThirdPartyEnrollmentSpec)
+    assert tp.renewal.before_expiry == 30.0 and tp.renewal.token is None
+    assert tok.renewal.before_expiry == 42.0 and tok.renewal.token == "2026-12-key-rotation"
+    bad = _write(repo, "late.yaml", "name: late\ntype: third-party\ncommon_name: late.example.com\n"
+                                    "renewal:\n  before_expiry: 7d\n")
+    issues = _issues(repo, [bad])
+    assert len(issues) == 1 and issues[0].startswith("specs/late.yaml:5: renewal.before_expiry:")
+    assert "too late: 7 days before expiry CPS pushes" in issues[0]
