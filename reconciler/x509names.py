@@ -7,6 +7,7 @@ predecessor, and recording what it uploaded), and whether a certificate was sign
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -50,3 +51,9 @@ def covers(served: Iterable[str], host: str) -> bool:
         return True
     parent = host.split(".", 1)[1] if "." in host else ""
     return not host.startswith("*.") and bool(parent) and f"*.{parent}" in names
+
+
+def validity_of(pems: Iterable[str]) -> tuple[datetime, datetime]:
+    """When the PEM certificates in ``pems`` are valid together: (latest start, earliest end)."""
+    certs = [x509.load_pem_x509_certificate(pem.encode()) for pem in pems]
+    return max(c.not_valid_before_utc for c in certs), min(c.not_valid_after_utc for c in certs)

@@ -105,6 +105,11 @@ def _stamp(value: str | None) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def _renewal_token(spec: AnySpec) -> str | None:
+    """The spec's renewal token (third-party), used up by any new certificate it asks for."""
+    return spec.renewal.token if isinstance(spec, ThirdPartyEnrollmentSpec) else None
+
+
 def _group(actions: tuple[Action, ...]) -> dict[str, list[Action]]:
     groups: dict[str, list[Action]] = {}
     for action in actions:
@@ -217,11 +222,11 @@ class Executor:
             elif action.kind == "adopt":
                 follow = self._adopt(name, action, spec)
                 summary = f"adopted enrollment {follow[0]}"
-            elif action.kind in ("update", "update-network"):
+            elif action.kind in ("update", "update-network", "renew"):
                 previous = await self._production_fingerprints(action.enrollment_id)
                 follow = await self._update(name, action, spec)
-                summary, single_pass = "updated", False
-                expect_new = action.kind == "update" and action.new_certificate
+                summary, single_pass = ("renewed" if action.kind == "renew" else "updated"), False
+                expect_new = action.kind in ("update", "renew") and action.new_certificate
                 if follow[1] is None:
                     return Outcome(name, "done", "updated (no change workflow needed)")
             else:  # continue, in-progress: follow the change the plan saw
@@ -256,7 +261,10 @@ class Executor:
             expect_new_certificate=expect_new, single_pass=single_pass and not wait, clock=self.clock)
         outcome = await EnrollmentWorkflow(ctx, eid, cid).run()
         if outcome.status == "done":
-            self.journal.finished(name, spec_hash, self.commit)
+            # A new certificate came after the spec's renewal token: the token is used (also when
+            # the renewal's own record was lost to a crash after CPS accepted it).
+            self.journal.finished(name, spec_hash, self.commit,
+                                  renewal_token=_renewal_token(spec) if expect_new else None)
         return outcome
 
     async def _production_fingerprints(self, eid: int | None) -> frozenset[str]:
@@ -335,7 +343,8 @@ class Executor:
                 status = await self.client.create_enrollment(
                     spec.contract_id or "", spec_to_wire(spec),
                     allow_duplicate_cn=action.allow_duplicate_cn or spec.allow_duplicate_common_name,
-                    same_cn_ids=self._same_cn_ids(action, looked_up))
+                    same_cn_ids=self._same_cn_ids(action, looked_up),
+                    deploy_not_before=action.deploy_not_before, deploy_not_after=action.deploy_not_after)
                 break
             except Conflict as exc:
                 # One create per contract every few minutes: a throttled create was not made, retry.
@@ -352,7 +361,8 @@ class Executor:
             delay = self.options.poll.next(delay)
         checkpoint(name, "create:posted")
         change_id = status.change_ids[-1] if status.change_ids else None
-        self.journal.created(name, status.enrollment_id, change_id, "new-certificate")
+        self.journal.created(name, status.enrollment_id, change_id, "new-certificate",
+                             renewal_token=_renewal_token(spec))
         self.journal.finished_spec(name, action.spec_hash, self.commit)
         checkpoint(name, "create:saved")
         return status.enrollment_id, change_id
@@ -377,18 +387,26 @@ class Executor:
         eid = action.enrollment_id
         assert eid is not None
         cancel = action.cancels_change is not None
-        self.journal.intent(name, "updating", {"spec_hash": action.spec_hash, "cancels": action.cancels_change})
-        self._step(name, "update enrollment", ", ".join(c.path for c in action.changes)
-                   + (f" (cancelling change {action.cancels_change})" if cancel else ""))
+        renew = action.kind == "renew"
+        self.journal.intent(name, "renewing" if renew else "updating",
+                            {"spec_hash": action.spec_hash, "cancels": action.cancels_change})
+        what = ", ".join(c.path for c in action.changes)
+        self._step(name, "renew certificate" if renew else "update enrollment",
+                   (what if not renew else action.summary) + (f" (cancelling change {action.cancels_change})" if cancel
+                                                              else ""))
+        checkpoint(name, "renew:intent" if renew else "update:intent")
         try:
-            status = await self.client.update_enrollment(eid, spec_to_wire(spec), allow_cancel_pending_changes=cancel)
+            status = await self.client.update_enrollment(
+                eid, spec_to_wire(spec), allow_cancel_pending_changes=cancel, force_renewal=renew,
+                deploy_not_before=action.deploy_not_before, deploy_not_after=action.deploy_not_after)
         except Conflict as exc:
             self.journal.clear_intent(name)
             raise ReconcileError(f"{name}: CPS refused the update ({exc}); a change may be pending: run "
                                  "`reconcile plan` again (or pass --cancel-pending)") from None
-        checkpoint(name, "update:posted")
+        checkpoint(name, "renew:posted" if renew else "update:posted")
         change_id = status.change_ids[-1] if status.change_ids else None
-        self.journal.change_opened(name, change_id, action.kind)
+        token = _renewal_token(spec) if action.new_certificate else None
+        self.journal.change_opened(name, change_id, "renewal" if renew else action.kind, renewal_token=token)
         self.journal.finished_spec(name, action.spec_hash, self.commit)
         return eid, change_id
 

@@ -122,16 +122,23 @@ class StateJournal:
 
     # -- workflow progress -----------------------------------------------------------------------
 
-    def created(self, name: str, enrollment_id: int, change_id: int | None, change_type: str | None) -> None:
-        """CPS answered the create (or the orphan was found): bind the id, clear the intent."""
+    def created(self, name: str, enrollment_id: int, change_id: int | None, change_type: str | None, *,
+                renewal_token: str | None = None) -> None:
+        """CPS answered the create (or the orphan was found): bind the id, clear the intent (the
+        spec's ``renewal_token`` counts as used: the first certificate comes after it)."""
         change = ChangeInFlight(change_id=change_id, change_type=change_type, updated_at=_now()) \
             if change_id is not None else None
-        self._update(name, enrollment_id=enrollment_id, intent=None, change=change)
+        self._update(name, enrollment_id=enrollment_id, intent=None, change=change, renewal_token=renewal_token)
 
-    def change_opened(self, name: str, change_id: int | None, change_type: str | None) -> None:
+    def change_opened(self, name: str, change_id: int | None, change_type: str | None, *,
+                      renewal_token: str | None = None) -> None:
+        """CPS answered an update (``renewal_token``: the token a renewal applied, never used again)."""
         change = ChangeInFlight(change_id=change_id, change_type=change_type, updated_at=_now()) \
             if change_id is not None else None
-        self._update(name, intent=None, change=change)
+        fields: dict[str, Any] = {"intent": None, "change": change}
+        if renewal_token is not None:
+            fields["renewal_token"] = renewal_token
+        self._update(name, **fields)
 
     def change_seen(self, name: str, change_id: int, change: Change) -> None:
         """What the change looked like when last read (status, state, offered inputs)."""
@@ -158,9 +165,14 @@ class StateJournal:
                      and (c.domain, c.type, c.value) not in {(p.domain, p.type, p.value) for p in published})
         self._defer(name, challenges=kept + published)
 
-    def uploaded(self, name: str, fingerprints: Mapping[str, str]) -> None:
-        """The upload was accepted: remember what went up, clear the intent."""
-        self._update(name, certificate_fingerprints=dict(fingerprints), intent=None)
+    def uploaded(self, name: str, fingerprints: Mapping[str, str], validity: Mapping[str, str] | None = None) -> None:
+        """The upload was accepted: remember what went up (and ``validity``: ISO ``not_before`` and
+        ``not_after`` of the certificates, when known), clear the intent."""
+        fields: dict[str, Any] = {"certificate_fingerprints": dict(fingerprints), "intent": None}
+        if validity:
+            fields.update(certificate_not_before=validity.get("not_before"),
+                          certificate_not_after=validity.get("not_after"))
+        self._update(name, **fields)
 
     def finished_spec(self, name: str, spec_hash: str | None, commit: str | None = None) -> None:
         """CPS accepted the spec (create or update answered): it is what the enrollment should be
@@ -168,9 +180,13 @@ class StateJournal:
         if spec_hash is not None:
             self._defer(name, spec_hash=spec_hash, applied_commit=commit)
 
-    def finished(self, name: str, spec_hash: str | None, commit: str | None = None) -> None:
-        """The change is done (deployed, or nothing left to wait for): the spec is applied."""
+    def finished(self, name: str, spec_hash: str | None, commit: str | None = None, *,
+                 renewal_token: str | None = None) -> None:
+        """The change is done (deployed, or nothing left to wait for): the spec is applied
+        (``renewal_token``: a new certificate came after the spec's token, which is now used)."""
         fields: dict[str, Any] = {"change": None, "intent": None}
         if spec_hash is not None:
             fields.update(spec_hash=spec_hash, applied_commit=commit)
+        if renewal_token is not None:
+            fields["renewal_token"] = renewal_token
         self._defer(name, **fields)

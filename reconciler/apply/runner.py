@@ -14,6 +14,8 @@ from reconciler.apply.context import Report
 from reconciler.apply.executor import ApplyOptions, ApplyResult, Executor
 from reconciler.apply.journal import StateJournal
 from reconciler.apply.publishers import PublisherFactory
+from reconciler.apply.thirdparty import pem_fingerprint
+from reconciler.apply.upload_step import validity_from
 from reconciler.config import Config
 from reconciler.cps.client import CpsClient
 from reconciler.errors import StalePlan, StateError
@@ -77,7 +79,7 @@ async def run_apply(*, config: Config, specs: LoadedSpecs, store: StateStore, cl
     # Under the lock: what killed runs left, and files of entries forgotten without us.
     workfiles.sweep(config.state_path.parent, set(store.read().entries))
     if plan.refreshed:
-        _settle_unchanged(plan, journal)
+        await _settle_unchanged(plan, journal, client)
     if not plan.actions:
         return ApplyRun("nothing", plan, ApplyResult(blocked=plan.blocked))
     _record_refresh(store, plan)
@@ -91,13 +93,23 @@ async def run_apply(*, config: Config, specs: LoadedSpecs, store: StateStore, cl
     return ApplyRun("applied", plan, result)
 
 
-def _settle_unchanged(plan: Plan, journal: StateJournal) -> None:
+async def _settle_unchanged(plan: Plan, journal: StateJournal, client: CpsClient) -> None:
     """Enrollments CPS shows finished and matching while state still records a change or intent
-    (a run killed after deployment, before its last write): make state say so."""
+    (a run killed after deployment, before its last write): make state say so. An upload whose
+    change then finished without us is recorded when production serves what it sent."""
     for name in plan.unchanged:
         entry = journal.entry(name)
-        if entry is not None and (entry.change is not None or entry.intent is not None):
-            journal.finished(name, None)
+        if entry is None or (entry.change is None and entry.intent is None):
+            continue
+        intent = entry.intent
+        sent = intent.detail.get("fingerprints") if intent is not None and intent.op == "uploading" else None
+        if intent is not None and isinstance(sent, dict) and sent and entry.enrollment_id is not None:
+            production = await client.get_production_deployment(entry.enrollment_id)
+            served = {pem_fingerprint(c.certificate) for c in production.certificates if c.certificate} \
+                if production else set()
+            if set(sent.values()) <= served:
+                journal.uploaded(name, {str(k): str(v) for k, v in sent.items()}, validity_from(intent.detail))
+        journal.finished(name, None)
 
 
 def _record_refresh(store: StateStore, plan: Plan) -> None:

@@ -12,7 +12,10 @@ Boundaries, in workflow order (see ``BOUNDARIES``)::
     create:intent      intent recorded, POST /enrollments not sent yet
     create:posted      CPS created the enrollment, state does not know its id yet
     create:saved       enrollment id and change id saved
+    update:intent      update intent recorded, PUT not sent yet
     update:posted      PUT accepted, the new change id not saved yet
+    renew:intent       renewal intent recorded, PUT with force-renewal not sent yet
+    renew:posted       CPS accepted the renewal, its change id and the token not saved yet
     challenges:published   DV challenges published, not yet acknowledged to CPS
     challenges:acknowledged  acknowledgement sent
     upload:intent      fingerprints recorded, certificates not uploaded yet
@@ -33,7 +36,8 @@ import signal
 ENV = "RECONCILE_TEST_KILL_AT"
 
 BOUNDARIES = (
-    "replace:retired", "create:intent", "create:posted", "create:saved", "update:posted",
+    "replace:retired", "create:intent", "create:posted", "create:saved", "update:intent", "update:posted",
+    "renew:intent", "renew:posted",
     "challenges:published", "challenges:acknowledged",
     "upload:intent", "upload:posted", "upload:saved",
     "warnings:acknowledged", "change-management:acknowledged", "deployed",

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from reconciler.apply.context import WorkflowContext
 from reconciler.apply.thirdparty import (
@@ -29,6 +30,7 @@ from reconciler.errors import CertificateMismatch, Conflict, NotFound, WriteOutc
 from reconciler.spec.certfiles import resolve_inside
 from reconciler.spec.models import ThirdPartyEnrollmentSpec
 from reconciler.state.files import atomic_write, make_dirs
+from reconciler.x509names import validity_of
 
 log = logging.getLogger("reconciler.apply")
 
@@ -49,6 +51,19 @@ class CsrSlot:
     chain_file: Path | None
 
 
+
+
+def validity(checked: list[CheckedCertificate]) -> dict[str, str]:
+    """When the certificates going up are valid together (ISO): what state records of them."""
+    not_before, not_after = validity_of(c.certificate_pem for c in checked)
+    return {"not_before": not_before.isoformat(), "not_after": not_after.isoformat()}
+
+
+def validity_from(detail: dict[str, Any]) -> dict[str, str] | None:
+    """The validity an upload intent recorded (see :func:`validity`), if it did."""
+    if isinstance(detail.get("not_before"), str) and isinstance(detail.get("not_after"), str):
+        return {"not_before": detail["not_before"], "not_after": detail["not_after"]}
+    return None
 
 
 def _write_if_changed(path: Path, text: str) -> None:
@@ -130,12 +145,12 @@ class UploadStep:
         ctx.step("export CSRs", ", ".join(str(s.csr_file) for s in slots))
         entry = ctx.journal.entry(ctx.name)
         uploaded_before = set(entry.certificate_fingerprints.values()) if entry else set()
-        now = datetime.now(UTC)
+        now = ctx.client.cps_now()  # validity is judged by CPS's clock, as CPS will judge it
         conditions = {s.key_algorithm: self._condition(s, uploaded_before, now) for s in slots}
         if self.spec.signer is not None:
             await self._sign(slots, conditions)
             slots = self._slots(pairs)  # the hook may have moved things: the paths are checked again
-            now = datetime.now(UTC)  # a certificate signed just now is valid from now, not from before signing
+            now = ctx.client.cps_now()  # a certificate signed just now is valid from now, not from before signing
             conditions = {s.key_algorithm: self._condition(s, uploaded_before, now) for s in slots}
         unsigned = [s for s in slots if conditions[s.key_algorithm] in ("missing", "stale")]
         if unsigned:
@@ -157,7 +172,7 @@ class UploadStep:
         if entry is not None and entry.intent is not None and entry.intent.op == "uploading" \
                 and entry.intent.detail.get("fingerprints") == fingerprints \
                 and await self._in_history(set(fingerprints.values())):
-            ctx.journal.uploaded(ctx.name, fingerprints)  # the earlier run's POST landed
+            ctx.journal.uploaded(ctx.name, fingerprints, validity(checked))  # the earlier run's POST landed
             self._uploaded.add(change_id)
             return True
         return await self._upload(change_id, checked, fingerprints)
@@ -184,7 +199,8 @@ class UploadStep:
             return
         fingerprints = intent.detail.get("fingerprints")
         if intent.detail.get("change_id") == change_id and isinstance(fingerprints, dict):
-            self.ctx.journal.uploaded(self.ctx.name, {str(k): str(v) for k, v in fingerprints.items()})
+            self.ctx.journal.uploaded(self.ctx.name, {str(k): str(v) for k, v in fingerprints.items()},
+                                      validity_from(intent.detail))
 
     async def _in_history(self, fingerprints: set[str]) -> bool:
         """Whether CPS already holds these certificates (a crashed run's upload that landed)."""
@@ -204,7 +220,8 @@ class UploadStep:
 
     async def _upload(self, change_id: int, checked: list[CheckedCertificate], fingerprints: dict[str, str]) -> bool:
         ctx = self.ctx
-        ctx.journal.intent(ctx.name, "uploading", {"change_id": change_id, "fingerprints": fingerprints})
+        ctx.journal.intent(ctx.name, "uploading", {"change_id": change_id, "fingerprints": fingerprints,
+                                                   **validity(checked)})
         ctx.checkpoint("upload:intent")
         ctx.step("upload certificates", ", ".join(f"{a.upper()} {f[:16]}" for a, f in sorted(fingerprints.items())))
         body = [CertificateAndTrustChain(key_algorithm=c.key_algorithm.upper(), certificate=c.certificate_pem,
@@ -220,6 +237,6 @@ class UploadStep:
             return False
         ctx.checkpoint("upload:posted")
         self._uploaded.add(change_id)
-        ctx.journal.uploaded(ctx.name, fingerprints)
+        ctx.journal.uploaded(ctx.name, fingerprints, validity(checked))
         ctx.checkpoint("upload:saved")
         return True

@@ -189,6 +189,10 @@ class CpsClient:
         """Live counters: attempts sent, retries, answers by status, seconds spent pacing."""
         return self._session.stats
 
+    def cps_now(self) -> datetime:
+        """CPS's time now, from the ``Date`` of its answers (this machine's before the first one)."""
+        return self._session.clock.now()
+
     async def _get(self, path: str, accept: str, model: type[M], params: Params | None = None) -> M:
         reply = await self._session.call("GET", path, kind=CallKind.READ, accept=accept, params=params)
         return _shaped(model, reply.body, "GET", path)

@@ -33,6 +33,7 @@ FieldClass = Literal["certificate", "network", "metadata", "immutable"]
 
 TOOL_ONLY_FIELDS = frozenset({
     "name", "moved_from", "validation", "certificates", "signer", "renewal", "wait_for_deployment", "prevent_destroy",
+    "deploy_not_before", "deploy_not_after",
     "acknowledge_pre_verification_warnings", "acknowledge_post_verification_warnings",
     "auto_approve_warnings", "acknowledge_change_management", "allow_duplicate_common_name",
 })

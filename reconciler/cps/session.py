@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from reconciler.cps.clock import RATE_HEADER, CpsClock
 from reconciler.cps.pacing import Pacer
 from reconciler.cps.retry import RETRY_STATUSES_READ, RETRY_STATUSES_WRITE, RetryPolicy, parse_retry_after
 from reconciler.errors import (
@@ -149,6 +150,8 @@ class Session:
         self._slots = asyncio.Semaphore(max_in_flight)
         self._timeout = timeout
         self.stats = ClientStats()
+        self.clock = CpsClock()
+        """CPS's time, from the ``Date`` of every answer read."""
 
     @property
     def policy(self) -> RetryPolicy:
@@ -199,6 +202,7 @@ class Session:
 
     def _after_answer(self, state: _CallState, status: int, headers: httpx.Headers, raw: bytes) -> Reply | _Retry:
         method, path, kind = state.method, state.path, state.kind
+        self.clock.observe(headers.get("date"), headers.get(RATE_HEADER))
         write = kind is not CallKind.READ
         parsed, malformed = _parse(raw)
         if 200 <= status < 300:

@@ -22,6 +22,8 @@ def policy_of(loaded: LoadedSpec) -> Policy:
         "auto_approve_warnings": tuple(spec.auto_approve_warnings),
         "change_management": spec.change_management,
         "acknowledge_change_management": spec.acknowledge_change_management,
+        "deploy_not_before": spec.deploy_not_before.isoformat() if spec.deploy_not_before else None,
+        "deploy_not_after": spec.deploy_not_after.isoformat() if spec.deploy_not_after else None,
     }
     if isinstance(spec, DvEnrollmentSpec):
         return Policy(**common, publisher=spec.validation.publisher, challenge_method=spec.validation.method)
@@ -30,7 +32,8 @@ def policy_of(loaded: LoadedSpec) -> Policy:
     ready = tuple(k for k in configured if k not in loaded.waiting)
     # Uploading needs every key type in use; a partial set still waits on a person.
     files = ready if len(ready) == len(in_use) else ()
-    return Policy(**common, signer=spec.signer is not None, certificate_files=files)
+    return Policy(**common, signer=spec.signer is not None, certificate_files=files,
+                  renewal_days=spec.renewal.before_expiry, renewal_token=spec.renewal.token)
 
 
 def desired_of(loaded: LoadedSpec) -> Desired:

@@ -8,6 +8,7 @@ enrollment that ``reconciler.cps.mapping.cps_view`` produces, keyed by spec fiel
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -49,6 +50,13 @@ class Policy(_Value):
     """Third-party: a signer hook is configured."""
     certificate_files: tuple[str, ...] = ()
     """Third-party: key algorithms (``rsa``/``ecdsa``) whose signed certificate files exist."""
+    renewal_days: float | None = None
+    """Third-party: renew when the deployed certificate expires within this many days."""
+    renewal_token: str | None = None
+    """Third-party: a new value renews once."""
+    deploy_not_before: str | None = None
+    deploy_not_after: str | None = None
+    """Deployment window sent with creates, updates and renewals (``YYYY-MM-DD``)."""
 
 
 class Desired(_Value):
@@ -91,6 +99,10 @@ class ObservedEnrollment(_Value):
     """SHA-256 of the enrollment document as read; a saved plan compares it at apply time."""
     changes: tuple[ObservedChange, ...] = ()
     """Pending changes, oldest first; the last one is the one the workflow is on."""
+    certificate_not_before: datetime | None = None
+    certificate_not_after: datetime | None = None
+    """Validity of the deployed certificate (production, else staging), read only where a renewal
+    window needs it and state does not record it."""
 
     @property
     def active_change(self) -> ObservedChange | None:
@@ -110,3 +122,6 @@ class Observed(_Value):
     contracts: tuple[str, ...] = ()
     requests: int = 0
     """CPS requests the refresh made (requests are the scarce resource)."""
+    now: datetime | None = None
+    """CPS's time when the refresh ended (its answers' ``Date``): renewal windows and expiry are
+    judged by it, not by the runner's clock."""

@@ -21,17 +21,17 @@ from reconciler.errors import UnsafePlan
 
 PLAN_FORMAT_VERSION = 1
 
-ActionKind = Literal["move", "create", "adopt", "replace", "update", "update-network", "continue", "in-progress",
-                     "delete", "release"]
+ActionKind = Literal["move", "create", "adopt", "replace", "update", "update-network", "renew", "continue",
+                     "in-progress", "delete", "release"]
 FieldClass = Literal["certificate", "network", "metadata", "immutable"]
 WaitsOn = Literal["cps", "apply", "person"]
 
 KIND_RANK: dict[str, int] = {
-    "move": 0, "create": 0, "adopt": 0, "replace": 0, "update": 1, "update-network": 1, "continue": 2,
-    "in-progress": 3, "delete": 4, "release": 4,
+    "move": 0, "create": 0, "adopt": 0, "replace": 0, "update": 1, "update-network": 1, "renew": 1,
+    "continue": 2, "in-progress": 3, "delete": 4, "release": 4,
 }
-CHANGE_KINDS = frozenset({"move", "create", "adopt", "replace", "update", "update-network", "continue", "delete",
-                          "release"})
+CHANGE_KINDS = frozenset({"move", "create", "adopt", "replace", "update", "update-network", "renew", "continue",
+                          "delete", "release"})
 """Kinds that make apply do something in CPS or state; ``in-progress`` only waits on CPS."""
 
 
@@ -108,6 +108,9 @@ class Action(_Value):
     allow_duplicate_cn: bool = False
     """``create``/``replace``: send ``allow-duplicate-cn`` (the spec allows it, or the enrollment this
     one replaces still holds the CN until the new one is deployed)."""
+    deploy_not_before: str | None = None
+    deploy_not_after: str | None = None
+    """Deployment window sent with a create, update or renewal (``YYYY-MM-DD``)."""
     successors: tuple[str, ...] = ()
     """``delete``/``release``: specs that must serve this enrollment's names first."""
     handover: tuple[str, ...] = ()
@@ -202,6 +205,7 @@ class Plan(_Value):
             "adopt": by_kind["adopt"],
             "move": by_kind["move"],
             "replace": by_kind["replace"],
+            "renew": by_kind["renew"],
             "update": by_kind["update"] + by_kind["update-network"],
             "delete": by_kind["delete"],
             "release": by_kind["release"],
@@ -212,7 +216,7 @@ class Plan(_Value):
 
     def summary_line(self) -> str:
         c = self.counts()
-        extra = "".join(f"{c[kind]} to {kind}, " for kind in ("move", "adopt", "replace") if c[kind])
+        extra = "".join(f"{c[kind]} to {kind}, " for kind in ("move", "adopt", "replace", "renew") if c[kind])
         release = f", {c['release']} to release" if c["release"] else ""
         blocked = f", {c['blocked']} blocked" if c["blocked"] else ""
         return (f"Plan: {c['create']} to create, {extra}{c['update']} to update, "

@@ -50,6 +50,7 @@ from reconciler.plan.model import (
     PlanSettings,
 )
 from reconciler.plan.moves import find_moves
+from reconciler.plan.renewal import Due, expiry_note, renewal_due, validity
 from reconciler.plan.retirement import change_from_state, facts_of, retirement
 from reconciler.plan.safety import Thresholds, select_targets, threshold_violations
 from reconciler.plan.succession import retired_name
@@ -156,6 +157,9 @@ class _Planner:
         if desired is not None:
             base.update(contract_id=desired.contract_id, common_name=desired.common_name,
                         validation=desired.validation, spec_hash=desired.spec_hash, spec_file=desired.file)
+            if kind in ("create", "replace", "update", "renew"):
+                base.update(deploy_not_before=desired.policy.deploy_not_before,
+                            deploy_not_after=desired.policy.deploy_not_after)
         base.update(extra)
         return Action(**base)
 
@@ -288,6 +292,12 @@ class _Planner:
     def _compare(self, d: Desired, o: ObservedEnrollment, entry: StateEntry | None, *, adopting: bool) -> None:
         changes = diff_views(o.view, d.view, self.classify)
         change = o.active_change
+        now = self.observed.now if self.observed is not None else None
+        due = renewal_due(d, entry, o, now) if entry is not None and not adopting else None
+        if entry is not None:
+            expired = expiry_note(d.name, validity(entry, o)[1], now)
+            if expired:
+                self.warnings.append(expired)
         if changes:
             if not adopting and entry is not None and self._behind(d, o, entry, changes):
                 return
@@ -296,11 +306,30 @@ class _Planner:
                 self.drift.append(Drift(name=d.name, kind="changed", enrollment_id=o.enrollment_id,
                                         changes=changes, message="changed outside reconciler; the update "
                                         "below puts the spec back"))
-            self._update(d, o, changes, entry, "drift" if drifted else ("adopted-differs" if adopting else "spec-changed"))
+            self._update(d, o, changes, entry, "drift" if drifted else ("adopted-differs" if adopting else "spec-changed"),
+                         due=due)
         elif change is not None:
+            if due is not None and change.change_type != "renewal":
+                self.warnings.append(f"{d.name}: renewal due ({due.summary}), waits until change {change.change_id} "
+                                     f"({change.change_type or 'change'}) is finished")
             self._pending(d, o.enrollment_id, change, entry, self._facts(o))
+        elif due is not None:
+            self._renew(d, o, due)
         elif not adopting:
             self.unchanged.append(d.name)
+
+    def _renew(self, d: Desired, o: ObservedEnrollment, due: Due,
+               changes: tuple[FieldChange, ...] = ()) -> None:
+        fields = f"; with {', '.join(c.path for c in changes)}" if changes else ""
+        action = self._action(d, d.name, "renew", due.reason, f"enrollment {o.enrollment_id}: {due.summary}{fields}",
+                              enrollment_id=o.enrollment_id, changes=changes, new_certificate=True,
+                              facts=self._facts(o),
+                              steps=("renew: update enrollment with force-renewal (no pending change is cancelled)",
+                                     *workflow.certificate_steps(d)))
+        if due.problem is not None:
+            self._block(action, due.problem, "shorten renewal.before_expiry (30d is usual), or renew with a token")
+        else:
+            self.actions.append(action)
 
     def _behind(self, d: Desired, o: ObservedEnrollment, entry: StateEntry, changes: tuple[FieldChange, ...]) -> bool:
         """Block (and say so) an update from a checkout that lacks the commit the enrollment was last
@@ -320,9 +349,12 @@ class _Planner:
         return True
 
     def _update(self, d: Desired, o: ObservedEnrollment, changes: tuple[FieldChange, ...], entry: StateEntry | None,
-                reason: str) -> None:
+                reason: str, *, due: Due | None = None) -> None:
         eid, change, facts = o.enrollment_id, o.active_change, self._facts(o)
         cls = overall_class(changes)
+        if due is not None and change is None and cls in ("metadata", "network"):
+            self._renew(d, o, due, changes)  # one PUT: the edit, and force-renewal for the new certificate
+            return
         if cls == "immutable" and entry is not None and reason != "adopted-differs":
             self._replace(d, o, changes, entry)
             return

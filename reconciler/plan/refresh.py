@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
 from reconciler.cps.client import enrollment_wire
 from reconciler.cps.mapping import observed_view
-from reconciler.cps.models import Change, Enrollment
+from reconciler.cps.models import Change, Deployment, Enrollment
 from reconciler.errors import NotFound
 from reconciler.heap import no_full_collections
 from reconciler.plan.inputs import Desired, Observed, ObservedChange, ObservedEnrollment
@@ -27,6 +28,7 @@ from reconciler.plan.model import Unmanaged, canonical_json
 from reconciler.plan.moves import find_moves
 from reconciler.plan.safety import select_targets
 from reconciler.state.model import State, StateEntry
+from reconciler.x509names import validity_of
 
 
 class RefreshClient(Protocol):
@@ -37,6 +39,10 @@ class RefreshClient(Protocol):
     async def get_enrollment(self, eid: int) -> Enrollment: ...
 
     async def get_change(self, eid: int, cid: int) -> Change: ...
+
+    async def get_production_deployment(self, eid: int) -> Deployment | None: ...
+
+    async def get_staging_deployment(self, eid: int) -> Deployment | None: ...
 
 
 def _wire(enrollment: Enrollment | dict[str, Any]) -> dict[str, Any]:
@@ -96,6 +102,7 @@ class _Refresh:
         self.names |= {old for new, old in moves.moves.items() if new in self.names}
         self.names |= {old for new, olds in moves.ambiguous.items() if new in self.names for old in olds}
         self.desired = [d for d in desired if d.name in self.names]
+        self.windows = {d.name for d in self.desired if d.validation == "third-party" and d.policy.renewal_days}
         self.state = state
         self.requests = 0
         self._reads: dict[int, list[asyncio.Task[Change]]] = {}
@@ -167,6 +174,28 @@ class _Refresh:
         return ObservedEnrollment(
             enrollment_id=eid, contract_id=contract, common_name=_cn(wire), view=view, fingerprint=print_,
             changes=tuple(_observed_change(wire, cid, ch) for cid, ch in zip(ids, changes, strict=True)))
+
+    async def _with_validity(self, bound: dict[str, ObservedEnrollment],
+                             entries: dict[str, StateEntry]) -> dict[str, ObservedEnrollment]:
+        """The deployed certificate's validity, for third-party specs with a renewal window whose
+        state entry does not record it (an enrollment imported, or uploaded before state kept it):
+        one deployment read each, none for the rest."""
+        wanted = [n for n, o in bound.items() if n in self.windows and not o.changes
+                  and entries[n].certificate_not_after is None]
+        read = await asyncio.gather(*(self._deployed_validity(bound[n].enrollment_id) for n in wanted))
+        for name, (not_before, not_after) in zip(wanted, read, strict=True):
+            bound[name] = bound[name].model_copy(update={"certificate_not_before": not_before,
+                                                          "certificate_not_after": not_after})
+        return bound
+
+    async def _deployed_validity(self, eid: int) -> tuple[datetime | None, datetime | None]:
+        for fetch in (self.client.get_production_deployment, self.client.get_staging_deployment):
+            self.requests += 1
+            deployment = await fetch(eid)
+            pems = [c.certificate for c in deployment.certificates if c.certificate] if deployment else []
+            if pems:
+                return validity_of(pems)
+        return None, None
 
     async def run(self) -> Observed:
         try:
@@ -247,13 +276,15 @@ class _Refresh:
         observed = await asyncio.gather(*(self._observe(w, c, v, f)
                                           for (c, _), (w, v, f) in zip(to_observe, views, strict=True)))
         bound = dict(zip(bound_names, observed[:len(bound_names)], strict=True))
+        bound = await self._with_validity(bound, entries)
         candidates: dict[str, tuple[ObservedEnrollment, ...]] = {}
         cand_names = [n for n, ws in candidate_wires.items() for _ in ws]
         for name, obs in zip(cand_names, observed[len(bound_names):], strict=True):
             candidates[name] = (*candidates.get(name, ()), obs)
         await self._settle_unused()
+        clock = getattr(self.client, "cps_now", None)
         return Observed(bound=bound, gone=gone, candidates=candidates, unmanaged=unmanaged,
-                        contracts=tuple(contracts), requests=self.requests)
+                        contracts=tuple(contracts), requests=self.requests, now=clock() if clock else None)
 
 
 async def refresh(client: RefreshClient, desired: Sequence[Desired], state: State, *,

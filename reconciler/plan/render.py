@@ -25,11 +25,11 @@ MARKDOWN_MARKER = "<!-- cps-reconciler-plan -->"
 """Hidden marker so a CI job can find and update its one sticky plan comment."""
 
 _ANSI = {"green": "32", "yellow": "33", "red": "31", "cyan": "36", "magenta": "35", "bold": "1", "dim": "2"}
-MARKERS = {"move": "→", "create": "+", "adopt": "=", "replace": "+/-", "update": "~", "update-network": "~",
+MARKERS = {"move": "→", "create": "+", "adopt": "=", "replace": "+/-", "update": "~", "update-network": "~", "renew": "↻",
            "continue": ">", "in-progress": "…", "delete": "-", "release": "○"}
-_COLOURS = {"move": "cyan", "create": "green", "adopt": "green", "replace": "magenta", "update": "yellow",
+_COLOURS = {"move": "cyan", "create": "green", "adopt": "green", "replace": "magenta", "update": "yellow", "renew": "green",
             "update-network": "yellow", "continue": "cyan", "in-progress": "dim", "delete": "red", "release": "yellow"}
-_EMOJI = {"move": "🔀", "create": "➕", "adopt": "🔗", "replace": "♻️", "update": "✏️", "update-network": "✏️",
+_EMOJI = {"move": "🔀", "create": "➕", "adopt": "🔗", "replace": "♻️", "update": "✏️", "update-network": "✏️", "renew": "🔄",
           "continue": "▶️", "in-progress": "⏳", "delete": "🗑️", "release": "🔓"}
 
 

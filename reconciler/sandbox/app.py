@@ -13,6 +13,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 import anyio
@@ -23,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reconciler.cps.clock import RATE_HEADER
 from reconciler.sandbox.admin import ADMIN, admin_routes
 from reconciler.sandbox.config import SandboxConfig
 from reconciler.sandbox.contracts import contract_routes
@@ -65,7 +67,7 @@ async def _drop_connection(send: Send) -> None:
     ASGITransport) there is no socket, so raise the error httpx itself raises for a server that
     hung up, which the transport hands straight to the client.
     """
-    cycle = getattr(send, "__self__", None)
+    cycle = getattr(getattr(send, "__wrapped__", send), "__self__", None)
     transport = getattr(cycle, "transport", None)
     if transport is None or not hasattr(transport, "abort"):
         raise httpx.RemoteProtocolError("Server disconnected without sending a response (sandbox fault).")
@@ -99,6 +101,7 @@ class Gateway:
 
     async def _cps(self, scope: Scope, receive: Receive, send: Send) -> None:
         runtime, method = self.runtime, scope["method"]
+        send = _dated(send, runtime)
         path = scope["path"]
         body = await _read_all(receive)
         entry = runtime.log_request({
@@ -226,6 +229,23 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+def _dated(send: Send, runtime: SandboxRuntime) -> Send:
+    """Every answer's ``Date`` is CPS's time: the virtual clock's, so a client that judges renewal
+    windows and expiry by CPS's clock sees the time ``/_sandbox/advance`` set (and the clock's
+    rate, in ``X-Sandbox-Clock-Rate``)."""
+    async def dated(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+            headers.append((b"date", format_datetime(runtime.now(), usegmt=True).encode("latin-1")))
+            # How fast that clock runs (virtual seconds per real second), so clients keep time with it.
+            headers.append((RATE_HEADER.lower().encode(), repr(runtime.clock.speed).encode()))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    dated.__wrapped__ = send  # type: ignore[attr-defined]  # the connection, for a dropped answer
+    return dated
 
 
 def _recording(send: Send, entry: dict[str, Any]) -> Send:

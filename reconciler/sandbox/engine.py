@@ -349,9 +349,8 @@ class Engine:
         }
         change["updated"] = iso(now)
         not_before = change["schedule"]["notBefore"]
-        if not_before and change["status"] in ("deploy-staging", "deploy-production") and change["due"]:
-            step = "staging" if change["status"] == "deploy-staging" else "production"
-            later = parse(not_before) + timedelta(seconds=getattr(self.config.durations, step))
+        if not_before and change["status"] == "deploy-production" and change["due"]:  # staging is never held
+            later = parse(not_before) + timedelta(seconds=self.config.durations.production)
             change["due"] = iso(max(parse(change["due"]), later))
         return {"change": change_link(enrollment_id, change_id)}
 

@@ -97,6 +97,7 @@ def make_server(app: SandboxApp, setup: ServerSetup, log_level: str = "warning",
         lifespan="on",
         proxy_headers=False,
         server_header=False,
+        date_header=False,  # the app sends the virtual clock's Date (sandbox/app.py)
         access_log=False,
         log_level=log_level,
         timeout_graceful_shutdown=graceful_seconds,

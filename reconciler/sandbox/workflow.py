@@ -348,9 +348,8 @@ class Workflow:
         durations = self.config.durations
         if change["staging_bypass"]:
             self._deploy_production(change, at)
-        else:
-            due = self._start(change, at) + timedelta(seconds=durations.staging)
-            self._enter(change, "deploy-staging", "running", at, due)
+        else:  # a deploy window (notBefore) holds production only: staging deploys at once
+            self._enter(change, "deploy-staging", "running", at, at + timedelta(seconds=durations.staging))
 
     def _deploy_production(self, change: Json, at: datetime) -> None:
         due = self._start(change, at) + timedelta(seconds=self.config.durations.production)

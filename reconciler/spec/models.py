@@ -12,6 +12,7 @@ Cross-field and cross-spec rules (wildcards, SAN limit, certificate files, ...) 
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -293,6 +294,12 @@ class _EnrollmentBase(SpecModel):
         False, description="Refuse to delete this enrollment, even with --allow-delete. Default: false.")
     wait_for_deployment: bool = Field(
         True, description="apply waits until the certificate is deployed to production. Default: true.")
+    deploy_not_before: date | None = Field(
+        None, description="Do not deploy a new certificate to production before this day (YYYY-MM-DD, UTC); "
+        "sent with creates, updates and renewals. Default: none.")
+    deploy_not_after: date | None = Field(
+        None, description="Deploy a new certificate to production no later than this day (YYYY-MM-DD, UTC). "
+        "Default: none.")
 
     @field_validator("sans")
     @classmethod

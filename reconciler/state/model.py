@@ -95,6 +95,12 @@ class StateEntry(_Frozen):
     change: ChangeInFlight | None = None
     certificate_fingerprints: dict[str, str] = Field(default_factory=dict)
     """Uploaded certificates: key algorithm (``rsa``/``ecdsa``) -> SHA-256 hex of the DER."""
+    certificate_not_before: datetime | None = None
+    certificate_not_after: datetime | None = None
+    """Validity of the uploaded certificates (latest start, earliest end): a third-party renewal
+    window is judged against it without a request to CPS."""
+    renewal_token: str | None = None
+    """The spec's ``renewal.token`` last applied: the same token never renews twice."""
     challenges: tuple[PublishedChallenge, ...] = ()
     last_refresh: datetime | None = None
     replaced_by: str | None = None

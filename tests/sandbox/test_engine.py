@@ -296,8 +296,10 @@ def test_deployment_schedule_round_trip_and_hold() -> None:
     }
     run_until_input(engine, eid, cid)
     ack(engine, eid, cid, "lets-encrypt-challenges-completed")
-    engine.advance(86400)  # one day in: the schedule holds deployment until 3 January
-    assert status_of(engine, eid, cid)[0] == "deploy-staging"
+    engine.advance(86400)  # one day in: on staging, the schedule holds production until 3 January
+    assert status_of(engine, eid, cid)[0] == "deploy-production"
+    deployed = engine.get_deployments(eid)
+    assert deployed["staging"]["primaryCertificate"] and not deployed["production"]["primaryCertificate"]
     out = engine.put_deployment_schedule(eid, cid, {"notBefore": "2030-01-05T00:00:00Z", "notAfter": None})
     assert assert_valid("change-id.v1", out)["change"].endswith(f"/changes/{cid}")
     engine.advance(2 * 86400)
