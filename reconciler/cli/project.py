@@ -43,7 +43,7 @@ def revision_of(config: Config) -> Revision:
     ``reconciler.revision``); an unreadable state file asks about none (reading it for real later
     says what is wrong with it)."""
     try:
-        state = StateStore(config.state_path).read()
+        state = open_store(config).read()
     except (ReconcileError, OSError):
         return read_revision(config.root, ())
     return read_revision(config.root, (e.applied_commit for e in state.entries.values()))
