@@ -13,8 +13,8 @@ Choices where CPS's behaviour is not public (CPS-API.md tags them [sandbox]):
   ``validationType``, ``certificateType``. A body equal to the stored one answers 200 with no
   change even while a change is pending. ``allow_cancel_pending_changes`` cancels the pending
   change and reopens one that covers it (a cancelled certificate change is reopened as a
-  certificate change with fresh challenges or CSRs). ``renewal_date_check_override`` is accepted
-  and has no effect.
+  certificate change with fresh challenges or CSRs). An edit of a DV enrollment inside its
+  auto-renewal window (20 days before expiry) answers 409 unless ``renewal_date_check_override``.
 - Delete: 200 and immediate removal when nothing was ever deployed and no deploy date is given;
   otherwise 202 and removal ``durations.deletion`` later (GET keeps working until then).
 - Cancel (explicit, or a ``deny`` acknowledgement) restores the body the change's PUT replaced.
@@ -227,6 +227,14 @@ class Engine:
         )
         if not edit.anything and not force_renewal and not missing_key:
             return 200, self._status(enrollment_id, [])
+        renewal_start = self.workflow.renewal_start(record)
+        if renewal_start is not None and now >= renewal_start and not renewal_date_check_override:
+            raise conflict(
+                f"Enrollment {enrollment_id} is inside its auto-renewal window (since {iso(renewal_start)}); "
+                "pass renewal-date-check-override=true to edit it anyway (the renewal may then come too late "
+                "and leave an expired certificate on the network).",
+                title="Inside the auto-renewal window.",
+            )
         pending = current_change(record)
         cancelled_type = None
         if pending is not None:

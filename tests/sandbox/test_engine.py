@@ -385,3 +385,16 @@ def test_third_party_defaults_exclude_sans_to_false() -> None:
     enrollment = engine.get_enrollment(eid)
     assert enrollment["thirdParty"] == {"excludeSans": False}
     assert engine.update_enrollment(eid, body, allow_cancel_pending_changes=True)[0] == 200  # nothing changed
+
+
+def test_an_edit_inside_the_dv_auto_renewal_window_needs_renewal_date_check_override() -> None:
+    engine = make_engine()
+    eid = _deployed(engine)
+    body = engine.get_enrollment(eid)
+    body["techContact"]["email"] = "x@example.com"
+    engine.advance(75 * 86400)  # 15 days before the 90-day certificate expires: CPS is renewing
+    problem = _problem(engine.update_enrollment, eid, body)
+    assert problem.status == 409 and "auto-renewal window" in str(problem.detail)
+    code, _ = engine.update_enrollment(eid, body, renewal_date_check_override=True,
+                                       allow_cancel_pending_changes=True)
+    assert code in (200, 202)
