@@ -264,7 +264,7 @@ class Executor:
             # A new certificate came after the spec's renewal token: the token is used (also when
             # the renewal's own record was lost to a crash after CPS accepted it).
             self.journal.finished(name, spec_hash, self.commit,
-                                  renewal_token=_renewal_token(spec) if expect_new else None)
+                                  renewal_applied=_renewal_token(spec) if expect_new else None)
         return outcome
 
     async def _production_fingerprints(self, eid: int | None) -> frozenset[str]:
@@ -362,7 +362,7 @@ class Executor:
         checkpoint(name, "create:posted")
         change_id = status.change_ids[-1] if status.change_ids else None
         self.journal.created(name, status.enrollment_id, change_id, "new-certificate",
-                             renewal_token=_renewal_token(spec))
+                             renewal_applied=_renewal_token(spec))
         self.journal.finished_spec(name, action.spec_hash, self.commit)
         checkpoint(name, "create:saved")
         return status.enrollment_id, change_id
@@ -406,7 +406,7 @@ class Executor:
         checkpoint(name, "renew:posted" if renew else "update:posted")
         change_id = status.change_ids[-1] if status.change_ids else None
         token = _renewal_token(spec) if action.new_certificate else None
-        self.journal.change_opened(name, change_id, "renewal" if renew else action.kind, renewal_token=token)
+        self.journal.change_opened(name, change_id, "renewal" if renew else action.kind, renewal_applied=token)
         self.journal.finished_spec(name, action.spec_hash, self.commit)
         return eid, change_id
 

@@ -123,21 +123,21 @@ class StateJournal:
     # -- workflow progress -----------------------------------------------------------------------
 
     def created(self, name: str, enrollment_id: int, change_id: int | None, change_type: str | None, *,
-                renewal_token: str | None = None) -> None:
+                renewal_applied: str | None = None) -> None:
         """CPS answered the create (or the orphan was found): bind the id, clear the intent (the
-        spec's ``renewal_token`` counts as used: the first certificate comes after it)."""
+        spec's ``renewal_applied`` counts as used: the first certificate comes after it)."""
         change = ChangeInFlight(change_id=change_id, change_type=change_type, updated_at=_now()) \
             if change_id is not None else None
-        self._update(name, enrollment_id=enrollment_id, intent=None, change=change, renewal_token=renewal_token)
+        self._update(name, enrollment_id=enrollment_id, intent=None, change=change, renewal_applied=renewal_applied)
 
     def change_opened(self, name: str, change_id: int | None, change_type: str | None, *,
-                      renewal_token: str | None = None) -> None:
-        """CPS answered an update (``renewal_token``: the token a renewal applied, never used again)."""
+                      renewal_applied: str | None = None) -> None:
+        """CPS answered an update (``renewal_applied``: the token a renewal applied, never used again)."""
         change = ChangeInFlight(change_id=change_id, change_type=change_type, updated_at=_now()) \
             if change_id is not None else None
         fields: dict[str, Any] = {"intent": None, "change": change}
-        if renewal_token is not None:
-            fields["renewal_token"] = renewal_token
+        if renewal_applied is not None:
+            fields["renewal_applied"] = renewal_applied
         self._update(name, **fields)
 
     def change_seen(self, name: str, change_id: int, change: Change) -> None:
@@ -181,12 +181,12 @@ class StateJournal:
             self._defer(name, spec_hash=spec_hash, applied_commit=commit)
 
     def finished(self, name: str, spec_hash: str | None, commit: str | None = None, *,
-                 renewal_token: str | None = None) -> None:
+                 renewal_applied: str | None = None) -> None:
         """The change is done (deployed, or nothing left to wait for): the spec is applied
-        (``renewal_token``: a new certificate came after the spec's token, which is now used)."""
+        (``renewal_applied``: a new certificate came after the spec's token, which is now used)."""
         fields: dict[str, Any] = {"change": None, "intent": None}
         if spec_hash is not None:
             fields.update(spec_hash=spec_hash, applied_commit=commit)
-        if renewal_token is not None:
-            fields["renewal_token"] = renewal_token
+        if renewal_applied is not None:
+            fields["renewal_applied"] = renewal_applied
         self._defer(name, **fields)

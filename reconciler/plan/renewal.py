@@ -61,8 +61,8 @@ def renewal_due(d: Desired, entry: StateEntry, o: ObservedEnrollment | None, now
     policy = d.policy
     if d.validation != "third-party":
         return None
-    if policy.renewal_token is not None and policy.renewal_token != entry.renewal_token:
-        was = f" (last applied: {entry.renewal_token})" if entry.renewal_token else ""
+    if policy.renewal_token is not None and policy.renewal_token != entry.renewal_applied:
+        was = f" (last applied: {entry.renewal_applied})" if entry.renewal_applied else ""
         return Due("renewal-token", f"renewal token {policy.renewal_token!r}{was}: renew once")
     not_before, not_after = validity(entry, o)
     if policy.renewal_days is None or not_after is None or now is None:

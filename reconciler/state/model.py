@@ -99,7 +99,7 @@ class StateEntry(_Frozen):
     certificate_not_after: datetime | None = None
     """Validity of the uploaded certificates (latest start, earliest end): a third-party renewal
     window is judged against it without a request to CPS."""
-    renewal_token: str | None = None
+    renewal_applied: str | None = None
     """The spec's ``renewal.token`` last applied: the same token never renews twice."""
     challenges: tuple[PublishedChallenge, ...] = ()
     last_refresh: datetime | None = None

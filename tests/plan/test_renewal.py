@@ -19,7 +19,7 @@ def _policy(days: float | None = 30, token: str | None = None) -> Policy:
 def _entry(days_left: float, lifetime: float = 90, token: str | None = None):  # type: ignore[no-untyped-def]
     not_after = NOW + timedelta(days=days_left)
     return entry(certificate_not_after=not_after, certificate_not_before=not_after - timedelta(days=lifetime),
-                 renewal_token=token)
+                 renewal_applied=token)
 
 
 def _observed(now: datetime | None = NOW, **over) -> Observed:  # type: ignore[no-untyped-def]
