@@ -4,17 +4,14 @@ sandbox over HTTPS)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import yaml
 
 from reconciler.sandbox.testing import SandboxServer
 from tests.e2e.test_apply_e2e import ClockPump, cli, dv_hook, write_repo
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
+from tests.gitrepo import git_out as git
+from tests.gitrepo import init_repo
 
 
 def _specs(repo: Path, sans: list[str]) -> None:
@@ -33,10 +30,7 @@ def _commit(repo: Path, message: str) -> str:
 def test_a_branch_behind_the_last_apply_is_blocked_and_goes_on_once_merged(sandbox_server: SandboxServer,
                                                                              tmp_path: Path) -> None:
     server, main = sandbox_server, tmp_path / "main"
-    main.mkdir()
-    git(main, "init", "-q", "-b", "main")
-    git(main, "config", "user.email", "t@example.com")
-    git(main, "config", "user.name", "t")
+    init_repo(main)
     (main / ".gitignore").write_text("published.txt\nstate/\n")
     _specs(main, ["www.br.example.com"])
     _commit(main, "www")

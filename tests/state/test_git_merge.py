@@ -21,17 +21,11 @@ from reconciler.apply.journal import StateJournal
 from reconciler.errors import StateError
 from reconciler.state import State, StateEntry, StateStore
 from reconciler.state.layout import Layout
+from tests.gitrepo import git, init_repo
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
 RECONCILE = Path(sys.executable).with_name("reconcile")
-
-
-def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
-    if check and done.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)}: {done.stdout}{done.stderr}")
-    return done
 
 
 def reconcile(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -42,11 +36,7 @@ def reconcile(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.email", "ci@example.com")
-    git(root, "config", "user.name", "CI")
+    root = init_repo(tmp_path / "repo")
     (root / "reconcile.yaml").write_text("default_contract: ctr_1-AB123\n")
     (root / "specs").mkdir()
     # What `reconcile import` writes into a new repository: working files stay out of git.
