@@ -30,7 +30,6 @@ Durations are seconds (a number) or a number with a unit: ``90s``, ``10m``, ``1h
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -45,24 +44,19 @@ from pydantic import (
 )
 
 from reconciler.errors import ConfigError
+from reconciler.quantities import parse_quantity
 
 __all__ = ["CONFIG_FILE", "Config", "DnsCheckConfig", "FileStateConfig", "HttpCheckConfig", "PostgresStateConfig",
            "PublisherDefaults", "SafetyConfig", "StateConfig", "load_config"]
 
 CONFIG_FILE = "reconcile.yaml"
 
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def _seconds(value: Any) -> Any:
     """``"10m"`` -> 600.0; numbers pass through; anything else is left for pydantic to refuse."""
-    if isinstance(value, str):
-        match = _DURATION.fullmatch(value)
-        if match is None:
-            raise ValueError(f"{value!r} is not a duration (seconds, or a number with s, m, h or ms: 90s, 10m)")
-        return float(match.group(1)) * _UNITS[match.group(2)]
-    return value
+    return parse_quantity(value, _SECONDS, "a duration (seconds, or a number with s, m, h or ms: 90s, 10m)")
 
 
 Duration = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]

@@ -12,14 +12,14 @@ import unicodedata
 import idna
 from email_validator import EmailNotValidError, validate_email
 
+from reconciler.quantities import parse_quantity
 from reconciler.spec.yamlsource import shorten
 
 _LDH_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,126}[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
-_DAYS = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(d|h|w)?\s*")
-_DAY_UNITS = {"d": 1.0, "h": 1 / 24, "w": 7.0, None: 1.0}
+_DAYS = {"d": 1.0, "h": 1 / 24, "w": 7.0}
 # Scripts one label may combine (UTS #39 "highly restrictive"): Japanese, Korean, Chinese with Latin.
 _SCRIPT_SETS = ({"LATIN", "HAN", "HIRAGANA", "KATAKANA"}, {"LATIN", "HAN", "HANGUL"}, {"LATIN", "HAN", "BOPOMOFO"})
 # Tab and line breaks are text (multi-line hook commands); other C0 controls (ESC starts terminal
@@ -141,9 +141,4 @@ def check_country(value: str) -> str:
 def parse_days(value: object) -> object:
     """``"30d"`` -> 30.0 days (also ``h`` hours, ``w`` weeks; a bare number is days); anything but a
     string passes through for pydantic to check."""
-    if isinstance(value, str):
-        match = _DAYS.fullmatch(value)
-        if match is None:
-            raise ValueError(f"{shorten(repr(value), 40)} is not a number of days (e.g. 30d, 4w, 720h, or 30)")
-        return float(match.group(1)) * _DAY_UNITS[match.group(2)]
-    return value
+    return parse_quantity(value, _DAYS, "a number of days (e.g. 30d, 4w, 720h, or 30)")
