@@ -103,6 +103,8 @@ class ObservedEnrollment(_Value):
     certificate_not_after: datetime | None = None
     """Validity of the deployed certificate (production, else staging), read only where a renewal
     window needs it and state does not record it."""
+    auto_renewal_start: datetime | None = None
+    """``autoRenewalStartTime``: when CPS starts renewing a DV/OV/EV certificate by itself (status shows it)."""
 
     @property
     def active_change(self) -> ObservedChange | None:

@@ -173,6 +173,7 @@ class _Refresh:
         changes = await asyncio.gather(*self._reads[eid])
         return ObservedEnrollment(
             enrollment_id=eid, contract_id=contract, common_name=_cn(wire), view=view, fingerprint=print_,
+            auto_renewal_start=wire.get("autoRenewalStartTime"),
             changes=tuple(_observed_change(wire, cid, ch) for cid, ch in zip(ids, changes, strict=True)))
 
     async def _with_validity(self, bound: dict[str, ObservedEnrollment],

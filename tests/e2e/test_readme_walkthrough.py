@@ -37,11 +37,14 @@ def test_readme_walkthrough_from_an_empty_directory_deploys_a_dv_and_a_third_par
     final_plans = [out for command, out in outputs if "plan --detailed-exitcode" in command]
     assert "No changes" in final_plans[-1]
     status = outputs[-1][1]
-    rows = {line.split()[0]: line.split() for line in status.splitlines()[1:] if line.strip()}
+    header, *lines = status.splitlines()
+    rows = {line.split()[0]: line for line in lines if line.strip()}
     assert set(rows) == {"www", "shop"}, status
     for name, kind in (("www", "dv"), ("shop", "third-party")):
         row = rows[name]
-        assert row[2] == kind and row[-1] == "none", status
-        assert re.fullmatch(r"\d+d", row[-2]) and re.fullmatch(r"\d+d", row[-3]), status  # staging + production
+        assert row.split()[2] == kind and row.split()[-1] == "none", status
+        staging, production = row[header.index("STAGING"):].split()[:2]
+        assert re.fullmatch(r"\d+d", staging) and re.fullmatch(r"\d+d", production), status
+    assert "(cps)" in rows["www"] and "NOT RENEWING" in rows["shop"], status
     assert cwd != tmp_path and (cwd / "certs" / "shop" / "rsa.pem").is_file()
     assert "_acme-challenge.www.example.com. TXT" in (cwd / "dns" / "published.txt").read_text()

@@ -157,6 +157,16 @@ def test_each_step_reads_the_exit_codes_as_documented(tmp_path: Path, fake_bin: 
     assert code != 0 and "reconcile plan" in files["GITHUB_STEP_SUMMARY"].read_text(), output
 
 
+def test_the_daily_job_publishes_the_page_its_status_step_writes_even_when_the_check_fails() -> None:
+    steps = _workflow()["jobs"]["expiry"]["steps"]
+    index = next(i for i, s in enumerate(steps) if "reconcile status" in s.get("run", ""))
+    words = next(w for w in _invocations(steps[index]["run"]) if w[0] == "status")
+    page = words[words.index("--html") + 1]
+    upload = next(s for s in steps[index + 1:] if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["with"]["path"] == page
+    assert "!cancelled()" in upload.get("if", ""), "the page must be published when the expiry check fails"
+
+
 def test_the_expiry_check_fails_with_the_real_reconcile_when_it_cannot_read_cps(tmp_path: Path) -> None:
     step, shell = _step("expiry", "status")
     real_bin = Path(sys.executable).parent  # this virtualenv's `reconcile`; the .edgerc does not exist

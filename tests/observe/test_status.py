@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,22 @@ def test_json_rows_for_every_spec_and_state_entry(estate: Path) -> None:
     assert shop["type"] == "third-party" and "third-party-certificate" in shop["waiting_for"]
     new = data["new"]
     assert new["enrollment_id"] is None and new["drift"] == "plan: create" and new["pending"] is None
+
+
+def test_next_renewal_is_cps_auto_renewal_for_dv_and_none_for_third_party_without_a_window(estate: Path) -> None:
+    data = rows(estate)
+    www = data["www"]
+    assert www["renewal"] == "cps" and www["next_renewal"] is not None and not www["not_renewing"]
+    expiry = datetime.fromisoformat(www["production_expiry"])
+    # the sandbox's autoRenewalStartTime: 20 days before the DV certificate expires
+    assert abs(expiry - datetime.fromisoformat(www["next_renewal"]) - timedelta(days=20)) < timedelta(minutes=1)
+    assert www["production_not_before"] < www["production_expiry"] and www["expired"] == []
+    shop = data["shop"]
+    assert shop["renewal"] == "none" and shop["not_renewing"] is True and shop["next_renewal"] is None
+    assert shop["waits_on"] == "person" and "reconcile csr shop" in shop["next_step"]
+    assert data["manual"]["waits_on"] == "person" and data["new"]["waits_on"] is None
+    text = run(estate, "status").stdout
+    assert "none: NOT RENEWING" in text and "(cps)" in text
 
 
 def test_text_and_markdown_show_the_same_rows(estate: Path) -> None:
