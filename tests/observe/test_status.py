@@ -10,8 +10,12 @@ from typing import Any
 import anyio
 import pytest
 
+from reconciler.cli.wiring import LocalSandboxClient
+from reconciler.config import load_config
 from reconciler.cps.client import CpsClient
+from reconciler.observe.status import collect_status
 from reconciler.sandbox.local import open_local_sandbox
+from reconciler.spec.loader import load_specs
 from reconciler.state.store import StateStore
 
 from .rig import make_repo, run, write_spec
@@ -121,3 +125,20 @@ def test_an_edit_made_outside_reconciler_shows_as_drift(tmp_path: Path, monkeypa
     assert any(line.startswith("www ") and "changed" in line for line in text), text
     markdown = run(repo, "status", "--format", "markdown").stdout.splitlines()
     assert any(line.startswith("| www |") and "changed" in line for line in markdown), markdown
+
+
+async def _status_requests(repo: Path) -> list[str]:
+    config = load_config(repo / "reconcile.yaml")
+    specs, state = load_specs(config), StateStore(config.state_path).read()
+    sandbox = open_local_sandbox(repo / ".reconcile" / "sandbox")
+    async with LocalSandboxClient(sandbox) as client:
+        await collect_status(specs, state, client, sandbox.app.runtime.now())
+        return [f"{r['method']} {r['path']}" for r in sandbox.app.runtime.requests]
+
+
+def test_status_reads_both_networks_with_one_request_per_enrollment(estate: Path) -> None:
+    sent = anyio.run(_status_requests, estate)
+    deployments = [s for s in sent if "/deployments" in s]
+    bound = [r for r in rows(estate).values() if r["enrollment_id"] is not None]
+    assert len(deployments) == len(bound) == 3, sent
+    assert all(s.endswith("/deployments") for s in deployments), sent  # not /staging and /production
