@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -13,7 +12,7 @@ from reconciler.cli.context import GlobalOptions
 from reconciler.cli.project import revision_of, uploaded_certificates
 from reconciler.cli.wiring import open_client
 from reconciler.config import Config, load_config
-from reconciler.observe.status import DEFAULT_THRESHOLD_DAYS, StatusRow, collect_status, expiring
+from reconciler.observe.status import DEFAULT_THRESHOLD_DAYS, StatusReport, collect_status, expiring
 from reconciler.observe.status_html import render_html
 from reconciler.observe.status_render import FORMATS, expired_lines, render_status
 from reconciler.spec.loader import LoadedSpecs, load_specs
@@ -22,10 +21,9 @@ from reconciler.state.files import atomic_write, make_dirs
 from reconciler.state.model import State
 
 
-async def _collect(opts: GlobalOptions, config: Config, specs: LoadedSpecs, state: State,
-                   now: datetime) -> list[StatusRow]:
+async def _collect(opts: GlobalOptions, config: Config, specs: LoadedSpecs, state: State) -> StatusReport:
     async with open_client(opts, config) as client:
-        return await collect_status(specs, state, client, now, revision=revision_of(config))
+        return await collect_status(specs, state, client, revision=revision_of(config))
 
 
 def _write(path: Path, text: str) -> None:
@@ -62,14 +60,15 @@ def status(opts: GlobalOptions, fmt: str, out: Path | None, html_out: Path | Non
       renewing                 a renewal change is open (see PENDING / WAITING FOR)
       none: NOT RENEWING       third-party without renewal.before_expiry: CPS never renews these
 
-    An expired certificate is flagged EXPIRED in every format (an expired production certificate
-    is an outage). Exit 0 whatever the estate looks like, unless --expiring-within finds one.
+    Dates are judged by CPS's clock (the Date of its answers), not this machine's. An expired
+    certificate is flagged EXPIRED in every format (an expired production certificate is an
+    outage). Exit 0 whatever the estate looks like, unless --expiring-within finds one.
     """
     config = load_config(opts.config_path)
     specs = load_specs(config, uploaded=uploaded_certificates(config))
     state = open_store(config).read()
-    now = datetime.now(UTC)
-    rows = asyncio.run(_collect(opts, config, specs, state, now))
+    report = asyncio.run(_collect(opts, config, specs, state))
+    rows, now = report.rows, report.now
     mark = within if within is not None else threshold
     if fmt == "html":
         text = render_html(rows, now=now, threshold=mark)

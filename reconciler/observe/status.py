@@ -4,7 +4,9 @@ Status plans exactly like ``plan`` does (same refresh, same diff), so its pendin
 columns never disagree with the plan, then reads each bound enrollment's deployments (one request
 for both networks) for the validity of the certificates each network serves.
 
-Every date is judged against the ``now`` the caller passes (one clock for the whole report):
+Every date is judged against one ``now``: CPS's clock (the ``Date`` of its answers, read after the
+last one; ``reconciler.cps.clock``), not the runner's, so a skewed CI clock neither hides an
+expiry nor invents one, and the sandbox's virtual clock counts as CPS's time.
 
 ============================  ===============================================================
 fact                          rule
@@ -13,7 +15,8 @@ expired                       a network serves a certificate whose notAfter is a
                               (production: an outage; staging: what CPS would push is dead)
 next renewal, DV              CPS's ``autoRenewalStartTime`` (CPS renews by itself; absent while
                               a renewal change is open or nothing is on production)
-next renewal, third-party     expiry (production, else staging) minus ``renewal.before_expiry``
+next renewal, third-party     expiry of what is deployed (production, else staging) minus the
+                              spec's ``renewal.before_expiry``
 not renewing                  third-party without ``renewal.before_expiry``: CPS never renews
                               these and apply only does when the window or the token says so
 waits on                      the plan's answer for the change in flight: cps, apply or person
@@ -27,16 +30,14 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from cryptography import x509
-
 from reconciler.cps.client import CpsClient
 from reconciler.cps.models import Deployment
-from reconciler.plan.inputs import Revision
+from reconciler.plan.inputs import Desired, Revision
 from reconciler.plan.pipeline import build_plan
 from reconciler.plan.planner import PlanOptions
-from reconciler.spec.loader import AnySpec, LoadedSpecs
-from reconciler.spec.models import ThirdPartyEnrollmentSpec
+from reconciler.spec.loader import LoadedSpecs
 from reconciler.state.model import State
+from reconciler.x509names import validity_of
 
 DEFAULT_THRESHOLD_DAYS = 30
 
@@ -112,17 +113,15 @@ class StatusRow:
 
 
 def _validity(deployment: Deployment | None) -> Validity | None:
-    """Validity of the certificate a network serves that expires first (None: nothing deployed)."""
+    """When the certificates a network serves are valid together (None: nothing deployed); from an
+    expiry date alone where CPS sent no PEM."""
     if deployment is None:
         return None
-    found: list[Validity] = []
-    for cert in deployment.certificates:
-        if cert.certificate:
-            leaf = x509.load_pem_x509_certificate(cert.certificate.encode())
-            found.append(Validity(leaf.not_valid_before_utc, leaf.not_valid_after_utc))
-        elif cert.expiry:
-            found.append(Validity(None, datetime.fromisoformat(cert.expiry.replace("Z", "+00:00"))))
-    return min(found, key=lambda v: v.not_after) if found else None
+    pems = [c.certificate for c in deployment.certificates if c.certificate]
+    if pems:
+        return Validity(*validity_of(pems))
+    ends = [datetime.fromisoformat(c.expiry.replace("Z", "+00:00")) for c in deployment.certificates if c.expiry]
+    return Validity(None, min(ends)) if ends else None
 
 
 async def _deployments(client: CpsClient, eid: int) -> tuple[Validity | None, Validity | None]:
@@ -134,38 +133,43 @@ def _days(expiry: datetime | None, now: datetime) -> int | None:
     return None if expiry is None else int((expiry - now).total_seconds() // 86400)
 
 
-def _instant(text: str | None) -> datetime | None:
-    return None if not text else datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _renewal(kind: str | None, spec: AnySpec | None, auto_start: str | None, staging: Validity | None,
+def _renewal(kind: str | None, want: Desired | None, auto_start: datetime | None, staging: Validity | None,
              production: Validity | None) -> tuple[Renewal | None, float | None, datetime | None]:
     """(how it renews, the window in days, the next renewal date) per the table above."""
     if kind == "third-party":
-        window = spec.renewal.before_expiry if isinstance(spec, ThirdPartyEnrollmentSpec) else None
+        window = want.policy.renewal_days if want is not None else None
         if window is None:
             return "none", None, None
         basis = production or staging
         return "window", window, (basis.not_after - timedelta(days=window)) if basis is not None else None
     if kind is None:
         return None, None, None
-    return "cps", None, _instant(auto_start)
+    return "cps", None, auto_start
 
 
-async def collect_status(specs: LoadedSpecs, state: State, client: CpsClient, now: datetime, *,
-                         revision: Revision | None = None) -> list[StatusRow]:
+@dataclass(frozen=True)
+class StatusReport:
+    """The rows, by name, and the time (CPS's) every date in them was judged by."""
+
+    rows: list[StatusRow]
+    now: datetime
+
+
+async def collect_status(specs: LoadedSpecs, state: State, client: CpsClient, *,
+                         revision: Revision | None = None) -> StatusReport:
     """Rows sorted by name for every spec and every state entry, read live through ``client``
     (``revision``: the checkout, so that status calls drift what plan calls drift)."""
-    result = await build_plan(specs, state, client, PlanOptions(now=now.isoformat(timespec="seconds"),
+    started = client.cps_now()
+    result = await build_plan(specs, state, client, PlanOptions(now=started.isoformat(timespec="seconds"),
                                                                 revision=revision or Revision()))
     plan, observed = result.plan, result.observed
     desired = {d.name: d for d in result.desired}
-    loaded = specs.by_name()
     drift = {d.name: d for d in plan.drift}
     names = sorted(set(desired) | set(state.entries))
     bound = observed.bound if observed is not None else {}
     validities = await asyncio.gather(*(_deployments(client, bound[n].enrollment_id) for n in names if n in bound))
     by_name = dict(zip([n for n in names if n in bound], validities, strict=True))
+    now = client.cps_now()  # after the last answer: CPS's time, as exact as its Date header
     rows: list[StatusRow] = []
     for name in names:
         live = bound.get(name)
@@ -189,8 +193,7 @@ async def collect_status(specs: LoadedSpecs, state: State, client: CpsClient, no
         if blocked:  # what plan lists as blocked (a removed spec's delete, say) is not "none"
             text = ("" if text == "none" else f"{text}; ") + "blocked: " + ", ".join(blocked)
         kind = want.validation if want is not None else view.get("type")
-        spec = loaded[name].spec if name in loaded else None
-        renewal, window, next_renewal = _renewal(kind, spec, live.auto_renewal_start if live else None,
+        renewal, window, next_renewal = _renewal(kind, want, live.auto_renewal_start if live else None,
                                                  staging, production)
         staging_expiry = staging.not_after if staging else None
         production_expiry = production.not_after if production else None
@@ -215,7 +218,7 @@ async def collect_status(specs: LoadedSpecs, state: State, client: CpsClient, no
             waits_on=(waiting.pending.waits_on if waiting is not None and waiting.pending is not None
                       else None),
             next_step=waiting.summary if waiting is not None else None))
-    return rows
+    return StatusReport(rows, now)
 
 
 def expiring(rows: list[StatusRow], days: int) -> list[StatusRow]:

@@ -132,7 +132,7 @@ async def _status_requests(repo: Path) -> list[str]:
     specs, state = load_specs(config), StateStore(config.state_path).read()
     sandbox = open_local_sandbox(repo / ".reconcile" / "sandbox")
     async with LocalSandboxClient(sandbox) as client:
-        await collect_status(specs, state, client, sandbox.app.runtime.now())
+        await collect_status(specs, state, client)
         return [f"{r['method']} {r['path']}" for r in sandbox.app.runtime.requests]
 
 

@@ -1,6 +1,8 @@
-"""The html status page of a mixed estate, built through the CLI against the --sandbox and rendered
-in headless Chromium (DevTools Protocol over a pipe): one timeline lane per enrollment, most urgent
-first, the expired one marked, nothing fetched. The screenshot stays under pytest's tmp dir.
+"""The html status page of a mixed estate, built and reported through the CLI against the --sandbox
+and rendered in headless Chromium (DevTools Protocol over a pipe): one timeline lane per enrollment,
+most urgent first, the expired one marked, nothing fetched. The screenshot stays under pytest's tmp
+dir. Status judges by CPS's clock: "lapsed" is expired on the sandbox's virtual clock only (this
+machine's clock says it has months left).
 
 The estate, on the sandbox's virtual clock (moved with POST /_sandbox/advance):
   lapsed    third-party, no renewal window, deployed then left 100 days: EXPIRED, not renewing
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +25,7 @@ import anyio
 import httpx
 import pytest
 
-from reconciler.cli.wiring import LocalSandboxClient
-from reconciler.config import load_config
-from reconciler.observe.status import StatusRow, collect_status
-from reconciler.observe.status_html import render_html
 from reconciler.sandbox.local import open_local_sandbox
-from reconciler.spec.loader import load_specs
-from reconciler.state.store import StateStore
 
 from .chromium import Chromium, find_chromium
 from .rig import make_repo, run, write_spec
@@ -54,20 +50,6 @@ def advance(repo: Path, seconds: float) -> str:
         return anyio.run(post)
     finally:
         sandbox.close()
-
-
-def sandbox_status(repo: Path) -> tuple[list[StatusRow], datetime]:
-    """Status rows judged by the sandbox's clock (CPS's time, not this machine's)."""
-    config = load_config(repo / "reconcile.yaml")
-    specs = load_specs(config)
-    state = StateStore(config.state_path).read()
-
-    async def collect() -> tuple[list[StatusRow], datetime]:
-        sandbox = open_local_sandbox(repo / ".reconcile" / "sandbox")
-        async with LocalSandboxClient(sandbox) as client:
-            now = sandbox.app.runtime.now()
-            return await collect_status(specs, state, client, now), now
-    return anyio.run(collect)
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +90,10 @@ LAYOUT = """JSON.stringify([...document.querySelectorAll('#timeline .lane')].map
 
 
 def test_the_page_renders_one_lane_per_enrollment_most_urgent_first(estate: Path, tmp_path: Path) -> None:
-    rows, now = sandbox_status(estate)
     page = tmp_path / "status.html"
-    page.write_text(render_html(rows, now=now, threshold=30), encoding="utf-8")
+    result = run(estate, "status", "--format", "html", "--out", str(page))
+    assert result.exit_code == 0, result.output
+    assert "EXPIRED: lapsed" in result.stderr  # written to a file, the alarm still reaches the terminal
     with Chromium(find_chromium()) as browser:
         browser.open(page)
         lanes = json.loads(browser.evaluate(LAYOUT))
@@ -151,8 +134,20 @@ def test_the_page_renders_one_lane_per_enrollment_most_urgent_first(estate: Path
     assert "reconcile challenges manual" in manual["text"]
 
     assert shot.stat().st_size > 10_000
-    rows_by_name = {r.name: r for r in rows}
-    assert rows_by_name["lapsed"].production_days is not None and rows_by_name["lapsed"].production_days < 0
+
+
+def test_expiry_is_judged_by_cps_clock_not_this_machines(estate: Path) -> None:
+    data = json.loads(run(estate, "status", "--format", "json").stdout)
+    lapsed = next(r for r in data["enrollments"] if r["name"] == "lapsed")
+    expiry = datetime.fromisoformat(lapsed["production_expiry"])
+    assert expiry > datetime.now(UTC), "this machine's clock says it is still valid"
+    assert datetime.fromisoformat(data["now"]) > expiry and lapsed["expired"] == ["staging", "production"]
+    assert lapsed["production_days"] < 0 and data["expired"] == ["lapsed"]
+    text = run(estate, "status")
+    assert text.exit_code == 0 and "EXPIRED: lapsed (lapsed.example.com) production certificate" in text.stdout
+    markdown = run(estate, "status", "--format", "markdown", "--expiring-within", "1")
+    assert markdown.exit_code == 1 and markdown.stdout.startswith("> :rotating_light: **EXPIRED: lapsed")
+    assert "lapsed" in markdown.stderr
 
 
 def test_cli_writes_the_page_atomically_with_every_enrollment(estate: Path) -> None:
