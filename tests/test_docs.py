@@ -160,3 +160,20 @@ def test_the_generator_covers_its_regions() -> None:
     pages = generate(ROOT)
     assert "<!-- generated:exit-codes -->\n| code |" in pages[DOCS / "exit-codes.md"]
     assert "| 1000 |" in pages[DOCS / "performance.md"] or "No benchmark results" in pages[DOCS / "performance.md"]
+
+
+QUICKSTART = [
+    "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/reconcile --sandbox plan && "
+    ".venv/bin/reconcile --sandbox apply --auto-approve",
+    "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest",
+]
+
+
+def test_readme_is_short_keeps_the_quickstart_and_links_into_the_docs() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 200, "the README is a front page: details go to docs/"
+    for command in QUICKSTART:
+        assert f"\n{command}\n" in text
+    links = [t for t in re.findall(r"\]\(([^)\s#]+)", FENCE.sub("", text)) if not re.match(r"[a-z]+:", t)]
+    assert any(link.startswith("docs/") for link in links)
+    assert [link for link in links if not (ROOT / link).is_file()] == []

@@ -78,7 +78,7 @@ class ApplyOptions:
 
 @dataclass
 class ApplyResult:
-    """Every enrollment's outcome plus the plan's blocked actions; ``exit_code`` per the README."""
+    """Every enrollment's outcome plus the plan's blocked actions; ``exit_code`` per docs/exit-codes.md."""
 
     outcomes: list[Outcome] = field(default_factory=list)
     blocked: tuple[Action, ...] = ()

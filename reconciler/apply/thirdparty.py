@@ -142,7 +142,7 @@ def certificate_matches_csr(cert_file: Path, csr_pem: str) -> bool:
 
 def signer_environment(*, enrollment: str, key_algorithm: str, csr_file: Path, cert_file: Path,
                        chain_file: Path) -> dict[str, str]:
-    """The documented signer hook environment (README "Applying")."""
+    """The documented signer hook environment (docs/third-party.md)."""
     return {
         "RECONCILE_ENROLLMENT": enrollment,
         "RECONCILE_KEY_ALGORITHM": key_algorithm,

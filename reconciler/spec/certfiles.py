@@ -5,7 +5,7 @@ and someone (or the signer hook) has had it signed. It is reported as an info no
 with "waiting for certificate"; plan and apply treat the enrollment as waiting on a person.
 A certificate that no longer covers the spec's names is waiting for a new one in the same way.
 
-Paths must stay inside the repository root, symlinks included (see README "Writing specs").
+Paths must stay inside the repository root, symlinks included (see docs/specs.md).
 Files are refused, as errors, when they are not regular files, larger than ``MAX_PEM_BYTES``,
 hold a private key or a CSR instead of a certificate, do not parse, hold the wrong key type or an
 RSA key under ``MIN_RSA_BITS``, have expired, or do not chain; when the trust chain holds the

@@ -1,6 +1,6 @@
 """Spec files -> validated specs, with every problem located at file:line.
 
-Pipeline per file (see README "Writing specs"):
+Pipeline per file (see docs/specs.md):
 
 1. read ``*.yaml``/``*.yml`` under ``specs_dir`` (or the given paths; hidden files skipped);
 2. render it with jinja2 (``templating``), keeping a rendered->source line map;
