@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from reconciler.cli.main import cli
-from reconciler.docs_gen import generate, stale
+from reconciler.docs_gen import generate, stale, write
 from reconciler.plan.model import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,3 +177,24 @@ def test_readme_is_short_keeps_the_quickstart_and_links_into_the_docs() -> None:
     links = [t for t in re.findall(r"\]\(([^)\s#]+)", FENCE.sub("", text)) if not re.match(r"[a-z]+:", t)]
     assert any(link.startswith("docs/") for link in links)
     assert [link for link in links if not (ROOT / link).is_file()] == []
+
+
+def test_the_generator_finds_and_fixes_stale_pages(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    for page in ("exit-codes.md", "performance.md"):
+        name = "exit-codes" if page == "exit-codes.md" else "benchmarks"
+        (tmp_path / "docs" / page).write_text(f"# {page}\n\nkept\n<!-- generated:{name} -->\nold\n"
+                                              f"<!-- /generated:{name} -->\nkept too\n")
+    assert len(stale(tmp_path)) == 7  # five pages missing, two regions out of date
+    write(tmp_path)
+    assert stale(tmp_path) == []
+    exit_codes = (tmp_path / "docs" / "exit-codes.md").read_text()
+    assert exit_codes.startswith("# exit-codes.md\n\nkept\n") and exit_codes.endswith("kept too\n")
+    assert "| **3** |" in exit_codes and "old" not in exit_codes
+    assert "No benchmark results" in (tmp_path / "docs" / "performance.md").read_text()
+    cli_page = tmp_path / "docs" / "reference" / "cli.md"
+    cli_page.write_text(cli_page.read_text().replace("--auto-approve", "--yes"))
+    assert stale(tmp_path) == [cli_page]
+    (tmp_path / "docs" / "exit-codes.md").write_text("# no markers\n")
+    with pytest.raises(ValueError, match="generated:exit-codes"):
+        generate(tmp_path)

@@ -3,7 +3,8 @@
 Used for every schema-shaped reference page (spec fields, reconcile.yaml, plan JSON keys, state
 format), so they all read alike. A field row says its type, its default (``required`` when it has
 none), its description and an example; the example is the schema's ``examples[0]``, else its
-default, else its first allowed value, else blank. Object types link to their own section.
+default, else its first allowed value, else blank
+(and blank when it would only repeat the default). Object types link to their own section.
 """
 
 from __future__ import annotations
@@ -120,8 +121,10 @@ def object_table(obj: Schema) -> list[str]:
     required = set(obj.get("required", ()))
     for name, prop in obj.get("properties", {}).items():
         description = prop.get("description") or ""
-        lines.append(f"| `{name}` | {type_of(prop)} | {default_of(prop, name in required)} | "
-                     f"{cell(description)} | {example_of(prop)} |")
+        default = default_of(prop, name in required)
+        example = example_of(prop)
+        lines.append(f"| `{name}` | {type_of(prop)} | {default} | {cell(description)} | "
+                     f"{'' if example == default else example} |")
     return lines
 
 
