@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from reconciler.cps.client import CpsClient
+from reconciler.sandbox.engine_config import EngineConfig
 from reconciler.sandbox.testing import SandboxServer
 from tests.pgserver import PgCluster
 from tests.secretscan import SecretScan
@@ -26,8 +27,11 @@ def sandbox_server() -> Iterator[SandboxServer]:
     """A fresh sandbox over real HTTPS on 127.0.0.1 (free port, empty temporary data dir, speed 1).
 
     Move workflows with ``sandbox_server.advance(seconds)``; inject faults with ``set_faults``.
+    It trusts DV acknowledgements (``validation_policy="trust-ack"``), said here explicitly: the
+    tests on it publish challenges to files no sandbox looks at. Production's request limits and
+    create throttle are on. Tests of validation by looking start their own server.
     """
-    with SandboxServer() as server:
+    with SandboxServer(engine=EngineConfig(validation_policy="trust-ack")) as server:
         yield server
 
 

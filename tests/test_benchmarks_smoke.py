@@ -25,7 +25,7 @@ def _load() -> ModuleType:
 
 def test_seed_and_refresh_five_enrollments_use_the_minimum_requests() -> None:
     bench = _load()
-    with SandboxServer(engine=EngineConfig(create_throttle_seconds=0)) as sandbox:
+    with SandboxServer(engine=EngineConfig(create_throttle_seconds=0, validation_policy="trust-ack")) as sandbox:
         seeded = bench.seed(sandbox, 5)
         assert len(seeded.desired) == 5 and seeded.pending == 2  # every third keeps its change
         _, observed, sent = asyncio.run(bench.timed_refresh(sandbox, seeded, 4))

@@ -9,6 +9,7 @@ import pytest
 
 from reconciler.idn import unicode_name, with_unicode
 from tests.observe.rig import make_repo, run, write_spec
+from tests.sandbox.helpers import DEMO_PUBLISH
 
 
 def test_unicode_name() -> None:
@@ -29,7 +30,7 @@ def test_with_unicode_annotates_every_name_and_nothing_else() -> None:
 def test_plan_and_status_show_the_unicode_form(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = make_repo(tmp_path, monkeypatch)
     write_spec(repo, "books", common_name="bücher.example", sans=["www.bücher.example"],
-               validation={"publisher": "hook", "hook": {"publish": "true"}})
+               validation={"publisher": "hook", "hook": {"publish": DEMO_PUBLISH}})
     plan = run(repo, "plan").stdout
     assert "new dv enrollment for xn--bcher-kva.example (bücher.example)" in plan, plan
     markdown = run(repo, "plan", "--format", "markdown").stdout
@@ -39,7 +40,7 @@ def test_plan_and_status_show_the_unicode_form(tmp_path: Path, monkeypatch: pyte
     assert run(repo, "apply", "--auto-approve").exit_code == 0
     www = "www.xn--bcher-kva.example"
     write_spec(repo, "books", common_name="bücher.example", sans=["www.bücher.example", "shop.bücher.example"],
-               validation={"publisher": "hook", "hook": {"publish": "true"}})
+               validation={"publisher": "hook", "hook": {"publish": DEMO_PUBLISH}})
     change = run(repo, "plan").stdout
     assert f'"{www} (www.bücher.example)"' in change and "shop.xn--bcher-kva.example (shop.bücher.example)" in change
     status = run(repo, "status").stdout

@@ -30,8 +30,17 @@ from reconciler.errors import ConfigError
                    'with Retry-After), "off", or windows like "20/2s,100/120s" (on the virtual clock).')
 @click.option("--create-throttle", "create_throttle", default="300", show_default=True, metavar="SECONDS|off",
               help="One enrollment create per contract per this many virtual seconds (409 otherwise), or off.")
+@click.option("--validation", type=click.Choice(["look", "trust-ack"]), default="look", show_default=True,
+              help="How DV challenges validate: look for them (its own Edge DNS, --zone-file, --dns-server) "
+                   "on a schedule and when acknowledged, or trust the acknowledgement (the old behaviour).")
+@click.option("--dns-server", metavar="HOST:PORT", default=None,
+              help="A DNS server to look up dns-01 TXT records on (e.g. one your RFC 2136 publisher updates).")
+@click.option("--zone-file", "zone_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help='A file of TXT records ("NAME TXT VALUE" lines, as a publish hook may append) to look in; '
+                   "repeatable.")
 def sandbox(host: str, port: int, data_dir: Path, speed: float, latency_ms: float, quirks: bool,
-            rate_limits: str, create_throttle: str) -> None:
+            rate_limits: str, create_throttle: str, validation: str, dns_server: str | None,
+            zone_files: tuple[Path, ...]) -> None:
     """Run the CPS sandbox: a faithful, signature-checking emulator of the CPS v2 API.
 
     On first start it makes a CA and server certificate and writes DATA/.edgerc (section
@@ -63,7 +72,11 @@ def sandbox(host: str, port: int, data_dir: Path, speed: float, latency_ms: floa
         faults = [FaultRule.from_json(rule) for rule in quirk_rules()] if quirks else []
         app = create_app(SandboxConfig(credentials=setup.credentials, data_dir=data_dir, speed=speed,
                                        latency=latency, faults=faults, rate_limits=limits,
-                                       engine=EngineConfig(create_throttle_seconds=throttle)))
+                                       engine=EngineConfig(
+                                           create_throttle_seconds=throttle,
+                                           validation_policy="trust-ack" if validation == "trust-ack" else "look",
+                                           dns_resolver=dns_server,
+                                           dns_zone_files=tuple(str(f.resolve()) for f in zone_files))))
     except SandboxDataError as exc:
         setup.socket.close()
         raise ConfigError(str(exc)) from None

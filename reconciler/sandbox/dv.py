@@ -1,9 +1,8 @@
 """Let's Encrypt domain validation as the sandbox plays it: challenges, checks, and their views.
 
 Each domain gets fresh random ``http-01`` and ``dns-01`` challenges (wildcards only ``dns-01``, as
-ACME requires). Whether a domain passes depends on the engine's policy: trust the client's
-acknowledgement, or really look the TXT record up through a configured resolver, or really fetch
-the HTTP token from a configured base URL (with the domain as ``Host``).
+ACME requires). Whether a domain passes is decided by looking where the challenges would be
+visible (``looking``), or, under the ``trust-ack`` policy, by believing the acknowledgement.
 """
 
 from __future__ import annotations
@@ -11,16 +10,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from reconciler.sandbox.engine_config import EngineConfig
+from reconciler.sandbox.looking import TxtLookup, http_body, txt_values
 from reconciler.sandbox.store import iso, wire
 
 Json = dict[str, Any]
-# name (``_acme-challenge.<domain>.``) -> TXT values published there; an alternative to a resolver.
-TxtLookup = Callable[[str], list[str]]
 
 CHALLENGE_LIFETIME = timedelta(days=7)
 
@@ -63,6 +60,14 @@ def reused_domain(domain: str, at: datetime, validated: str) -> Json:
     record = new_domain(domain, at)
     record.update(validationStatus="VALIDATED", validatedTimestamp=validated, validatedBy="reused")
     return record
+
+
+def fail_challenges(domain: Json, at: datetime, error: str) -> None:
+    """The domain's challenges failed: fresh ones replace them (the old tokens never validate)."""
+    fresh = new_domain(domain["domain"], at)
+    domain.update(http=fresh["http"], dns=fresh["dns"], expires=fresh["expires"], validationStatus="RESPONSE_ERROR",
+                  error=f"{error} New challenges were issued.")
+    domain["failedChallenges"] = int(domain.get("failedChallenges") or 0) + 1
 
 
 def mark_valid(domain: Json, at: datetime, by: str) -> None:
@@ -165,53 +170,38 @@ def history_entry(domain: Json) -> Json:
 
 
 def check(domain: Json, config: EngineConfig, lookup: TxtLookup | None = None) -> tuple[bool, str | None, str]:
-    """Probe one domain per the policy: ``(passed, error, challenge type that passed)``."""
-    if config.validation_policy == "dns":
-        return (*_check_dns(domain, config, lookup), "dns-01")
-    if config.validation_policy == "http":
-        if domain["http"] is None:
-            return (*_check_dns(domain, config, lookup), "dns-01")
-        return (*_check_http(domain, config), "http-01")
-    return True, None, "acknowledged"
+    """Look for the domain's challenges per the policy (``looking``): ``(passed, error, the
+    challenge type that passed)``."""
+    policy = config.validation_policy
+    if policy == "trust-ack":
+        return True, None, "acknowledged"
+    errors: list[str] = []
+    if policy in ("look", "http") and domain["http"] is not None:
+        passed, error = _check_http(domain, config)
+        if passed:
+            return True, None, "http-01"
+        errors.append(str(error))
+    if policy in ("look", "dns") or domain["http"] is None:
+        passed, error = _check_dns(domain, config, lookup)
+        if passed:
+            return True, None, "dns-01"
+        errors.append(str(error))
+    return False, " ".join(errors), ""
 
 
 def _check_dns(domain: Json, config: EngineConfig, lookup: TxtLookup | None) -> tuple[bool, str | None]:
-    import dns.exception
-    import dns.resolver
-
     name = dns_record_name(domain["domain"])
-    if lookup is not None:
-        if domain["dns"]["value"] in lookup(name):
-            return True, None
-        return False, f"The TXT record at {name} does not hold the expected value."
-    if not config.dns_resolver:
-        return False, "The sandbox has no DNS resolver configured for dns-01 checks."
-    host, _, port = config.dns_resolver.rpartition(":")
-    resolver = dns.resolver.Resolver(configure=False)
-    resolver.nameservers = [host or config.dns_resolver]
-    resolver.port = int(port) if host and port else 53
-    resolver.lifetime = config.check_timeout
-    try:
-        answer = resolver.resolve(name, "TXT")
-    except dns.exception.DNSException as exc:
-        return False, f"No TXT record found at {name} ({type(exc).__name__})."
-    values = {b"".join(rdata.strings).decode("ascii", "replace") for rdata in answer}
+    values, problems = txt_values(name, config, lookup)
     if domain["dns"]["value"] in values:
         return True, None
-    return False, f"The TXT record at {name} does not hold the expected value."
+    found = "does not hold the expected value" if values else "was not found"
+    return False, f"The TXT record at {name} {found}" + (f" ({'; '.join(problems)})." if problems else ".")
 
 
 def _check_http(domain: Json, config: EngineConfig) -> tuple[bool, str | None]:
-    import httpx
-
-    if not config.http_base_url:
-        return False, "The sandbox has no HTTP base URL configured for http-01 checks."
     token = domain["http"]["token"]
-    url = config.http_base_url.rstrip("/") + f"/.well-known/acme-challenge/{token}"
-    try:
-        response = httpx.get(url, headers={"Host": domain["domain"]}, timeout=config.check_timeout)
-    except httpx.HTTPError as exc:
-        return False, f"Fetching {http_full_path(domain['domain'], token)} failed ({type(exc).__name__})."
-    if response.status_code == 200 and response.text.strip() == domain["http"]["body"]:
+    body, problem = http_body(f"/.well-known/acme-challenge/{token}", domain["domain"], config)
+    if body == domain["http"]["body"]:
         return True, None
-    return False, f"{http_full_path(domain['domain'], token)} answered {response.status_code} without the expected body."
+    why = problem or "answered without the expected body"
+    return False, f"{http_full_path(domain['domain'], token)}: {why}."

@@ -165,12 +165,12 @@ def edgedns_routes(store: RecordStore, authorize: Authorize | None = None) -> li
 def routes_for_runtime(runtime: Any) -> list[Route]:
     """The routes for a sandbox runtime; record sets persist next to its data (``edgedns.json``).
 
-    Unless a real resolver is configured, the engine's dns-01 checks (validation policy ``dns``)
-    read these record sets: publishing through Edge DNS then really validates a domain.
+    The engine's dns-01 checks (``looking``) read these record sets: publishing through Edge
+    DNS really validates a domain.
     """
     data_dir = getattr(runtime.config, "data_dir", None)
     store = RecordStore(Path(data_dir) / "edgedns.json" if data_dir is not None else None)
     engine = getattr(runtime, "engine", None)
-    if engine is not None and hasattr(engine, "set_txt_lookup") and not runtime.config.engine.dns_resolver:
+    if engine is not None and hasattr(engine, "set_txt_lookup"):
         engine.set_txt_lookup(store.txt_values)
     return edgedns_routes(store)

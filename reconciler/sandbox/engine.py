@@ -32,9 +32,9 @@ from typing import Any
 from reconciler.sandbox import views
 from reconciler.sandbox.ca import CertificateAuthority
 from reconciler.sandbox.clock import VirtualClock
-from reconciler.sandbox.dv import TxtLookup
 from reconciler.sandbox.engine_config import Durations, EngineConfig, ValidationPolicy
 from reconciler.sandbox.enrollment_rules import check, classify, is_dv, normalise, refuse_immutable
+from reconciler.sandbox.looking import TxtLookup
 from reconciler.sandbox.problems import conflict, invalid_state, not_found, pending_change
 from reconciler.sandbox.store import (
     Json,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-ValidationPolicy = Literal["trust-ack", "dns", "http"]
+ValidationPolicy = Literal["look", "trust-ack", "dns", "http"]
 
 
 @dataclass
@@ -14,7 +14,7 @@ class Durations:
 
     pre_verification: float = 60.0
     challenge_issuance: float = 60.0
-    token_check_interval: float = 300.0  # automatic DV check ("dns"/"http" policies only)
+    token_check_interval: float = 300.0  # automatic DV check (every policy but "trust-ack")
     issuance: float = 60.0
     third_party_verification: float = 60.0
     staging: float = 1800.0
@@ -26,18 +26,21 @@ class Durations:
 class EngineConfig:
     """Knobs of the emulated CPS.
 
-    ``validation_policy`` decides what makes a DV domain valid: ``trust-ack`` believes the
-    ``lets-encrypt-challenges-completed`` acknowledgement (no automatic checks); ``dns`` queries
-    the TXT record through ``dns_resolver`` ("host:port"); ``http`` fetches the token from
-    ``http_base_url`` with the domain as ``Host``. ``post_verification_warnings`` makes DV
+    ``validation_policy`` decides what makes a DV domain valid (``looking`` has the table):
+    ``look`` (default) checks, on a schedule and when acknowledged, the sandbox's own Edge DNS,
+    the ``dns_zone_files``, the DNS server ``dns_resolver`` ("host:port") and the http-01 token
+    at ``http_base_url``; ``dns`` and ``http`` look only there; ``trust-ack`` believes the
+    ``lets-encrypt-challenges-completed`` acknowledgement (no automatic checks), for tests that
+    need the old trusting behaviour. ``post_verification_warnings`` makes DV
     issuance raise a post-verification warning so clients exercise that acknowledgement.
     ``pre_verification_warnings`` makes every certificate change stop for pre-verification
     acknowledgement (SAN removals always do).
     """
 
     create_throttle_seconds: float = 300.0  # one create per contract per window; 0 disables
-    validation_policy: ValidationPolicy = "trust-ack"
+    validation_policy: ValidationPolicy = "look"
     dns_resolver: str | None = None
+    dns_zone_files: tuple[str, ...] = ()
     http_base_url: str | None = None
     post_verification_warnings: bool = False
     pre_verification_warnings: bool = False

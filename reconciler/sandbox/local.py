@@ -18,11 +18,13 @@ from reconciler.cps.pacing import scaled_account_limit
 from reconciler.errors import ConfigError
 from reconciler.sandbox.app import SandboxApp, create_app
 from reconciler.sandbox.config import SandboxConfig, load_or_create_credentials
+from reconciler.sandbox.engine_config import EngineConfig
 
 DEFAULT_SPEED = 1000.0
 # Production's request limits, run this much faster than real time: the demo's traffic reaches
 # them (and its client paces at the same scale) without minutes of waiting.
 RATE_LIMIT_SPEED = 100.0
+DEMO_ZONE_FILE = "dns-published.txt"
 SPEED_ENV = "RECONCILE_SANDBOX_SPEED"
 LOCAL_HOST = "cps-sandbox.localhost"
 
@@ -68,6 +70,9 @@ class LocalSandbox:
 def open_local_sandbox(data_dir: Path, speed: float | None = None) -> LocalSandbox:
     """Open (or create) the sandbox whose data lives in ``data_dir``."""
     credentials = load_or_create_credentials(data_dir / ".edgerc", LOCAL_HOST)
+    # The demo's publish hook (reconcile.yaml) appends its TXT records to .reconcile/dns-published.txt:
+    # the sandbox looks there, as well as in its own Edge DNS, when it validates DV challenges.
+    engine = EngineConfig(dns_zone_files=(str(data_dir.parent / DEMO_ZONE_FILE),))
     app = create_app(SandboxConfig(credentials=credentials, data_dir=data_dir, speed=_speed(speed),
-                                   rate_limit_speed=RATE_LIMIT_SPEED))
+                                   rate_limit_speed=RATE_LIMIT_SPEED, engine=engine))
     return LocalSandbox(app, credentials.for_host(LOCAL_HOST), data_dir)

@@ -110,7 +110,17 @@ def signature_algorithm(cert: x509.Certificate) -> str | None:
     return {"sha256": "SHA-256", "sha1": "SHA-1"}.get(algorithm.name if algorithm else "")
 
 
-def _chain_findings(alg: str, leaf: x509.Certificate, chain: list[x509.Certificate]) -> list[str]:
+def _non_standard_root(alg: str, chain: list[x509.Certificate], standard_roots: frozenset[bytes]) -> list[str]:
+    """A chain that ends in a root (self-signed) the platform does not trust."""
+    last = chain[-1]
+    if last.issuer != last.subject or last.fingerprint(hashes.SHA256()) in standard_roots:
+        return []
+    return [f"{alg}: TRUST_CHAIN_TERMINATES_WITH_NON_STANDARD_CERTIFICATE: "
+            "The trust chain terminates with a non-standard root certificate."]
+
+
+def _chain_findings(alg: str, leaf: x509.Certificate, chain: list[x509.Certificate],
+                    standard_roots: frozenset[bytes] = frozenset()) -> list[str]:
     if not chain:
         if leaf.issuer != leaf.subject:
             return [f"{alg}: TRUST_CHAIN_EMPTY_AND_CERTIFICATE_SIGNED_BY_NON_STANDARD_ROOT: "
@@ -129,13 +139,15 @@ def _chain_findings(alg: str, leaf: x509.Certificate, chain: list[x509.Certifica
                 f"{alg}: The trust chain does not lead to the certificate: "
                 f"{link.subject.rfc4514_string()} did not issue {current.subject.rfc4514_string()}."
             )
-            break
+            return findings
         current = link
-    return findings
+    return findings + _non_standard_root(alg, chain, standard_roots)
 
 
-def verify_upload(body: Json, csrs: list[Json], items: list[Json], now: datetime) -> tuple[list[Json], list[str]]:
-    """Check uploaded certificates against the change's CSRs.
+def verify_upload(body: Json, csrs: list[Json], items: list[Json], now: datetime,
+                  standard_roots: frozenset[bytes] = frozenset()) -> tuple[list[Json], list[str]]:
+    """Check uploaded certificates against the change's CSRs. ``standard_roots``: SHA-256
+    fingerprints of the roots the platform trusts (the sandbox's own CA plays the public ones).
 
     Returns ``(certificates in stored form, soft findings)``; raises a 400 ``ApiProblem`` for a
     hard mismatch. Stored form: keyAlgorithm, certificate, trustChain, expiry, csr,
@@ -172,7 +184,7 @@ def verify_upload(body: Json, csrs: list[Json], items: list[Json], now: datetime
             )
         if signature_algorithm(leaf) == "SHA-1":
             findings.append(f"{alg}: The certificate is signed with SHA-1.")
-        findings.extend(_chain_findings(alg, leaf, chain))
+        findings.extend(_chain_findings(alg, leaf, chain, standard_roots))
         stored.append(
             {
                 "keyAlgorithm": alg,

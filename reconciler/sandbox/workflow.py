@@ -13,12 +13,14 @@ from __future__ import annotations
 import copy
 from datetime import datetime, timedelta
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from reconciler.sandbox import dv, third_party
 from reconciler.sandbox.ca import CertificateAuthority
 from reconciler.sandbox.engine_config import EngineConfig
 from reconciler.sandbox.enrollment_rules import all_names, is_dv
+from reconciler.sandbox.looking import TxtLookup
 from reconciler.sandbox.problems import bad_request, invalid_state, not_found
 from reconciler.sandbox.schedule import DueSchedule
 from reconciler.sandbox.store import Json, Store, change_link, iso, parse, pending_change, wire
@@ -111,7 +113,7 @@ class Workflow:
         self.config = config
         self.ca = ca
         self.store = store
-        self.txt_lookup: dv.TxtLookup | None = None
+        self.txt_lookup: TxtLookup | None = None
         self._dv_key: rsa.RSAPrivateKey | None = None
         self.schedule = DueSchedule(store, self._next_due)
 
@@ -296,7 +298,8 @@ class Workflow:
             next_check = max(at, now) + timedelta(seconds=self.config.durations.token_check_interval)
         self._enter(change, "coodinate-domain-validation", "awaiting-input", at, next_check)
 
-    def _check_domains(self, record: Json, change: Json, at: datetime, now: datetime) -> None:
+    def _check_domains(self, record: Json, change: Json, at: datetime, now: datetime,
+                       acknowledged: bool = False) -> None:
         for domain in change["domains"]:
             if dv.is_valid(domain):
                 continue
@@ -305,6 +308,10 @@ class Workflow:
             if passed:
                 dv.mark_valid(domain, at, by)
                 record["validated_domains"][domain["domain"].lower()] = iso(at)
+            elif acknowledged:
+                # Told to validate and nothing was there: the challenge fails, as Let's Encrypt
+                # fails the authorisation; the domain gets new challenges to publish.
+                dv.fail_challenges(domain, at, f"The challenge failed when acknowledged: {error}")
             else:
                 domain.update(validationStatus="RESPONSE_ERROR", error=error)
         self._after_domains(change, at, now)
@@ -433,7 +440,8 @@ class Workflow:
             items = upgrade_certificates(body, first).get("certificatesAndTrustChains")
             if not isinstance(items, list):
                 raise bad_request("certificatesAndTrustChains must be a list.")
-            certificates, findings = third_party.verify_upload(change["body"], change["csrs"], items, now)
+            standard = frozenset({self.ca.root.fingerprint(hashes.SHA256())})
+            certificates, findings = third_party.verify_upload(change["body"], change["csrs"], items, now, standard)
             change.update(certificates=certificates, post_warnings=findings, cert_set=change["id"])
             due = now + timedelta(seconds=self.config.durations.third_party_verification)
             self._enter(change, "verify-third-party-cert", "running", now, due)
@@ -445,7 +453,7 @@ class Workflow:
         if answer != "acknowledge":
             raise bad_request("acknowledgement must be 'acknowledge' or 'deny'.")
         if kind == "lets-encrypt-challenges":
-            self._check_domains(record, change, now, now)
+            self._check_domains(record, change, now, now, acknowledged=True)
         elif kind == "pre-verification-warnings-acknowledgement":
             self._after_checks(record, change, now, now)
         elif kind == "post-verification-warnings-acknowledgement":

@@ -99,9 +99,15 @@ class Rig:
             report=lambda n, s, d: self.steps.append((n, s, d)))
 
 
+# The rig's sandbox trusts DV acknowledgements, said explicitly: these tests are about apply's
+# workflow, and their publishers (hooks writing files, `true`) publish nowhere a sandbox could
+# look. Tests of validation by looking pass their own EngineConfig (policy "look" or "dns").
+RIG_ENGINE = EngineConfig(create_throttle_seconds=0, validation_policy="trust-ack")
+
+
 @asynccontextmanager
 async def sandbox_rig(root: Path, engine: EngineConfig | None = None) -> AsyncIterator[Rig]:
-    config = SandboxConfig(engine=engine or EngineConfig(create_throttle_seconds=0))
+    config = SandboxConfig(engine=engine or RIG_ENGINE)
     app = create_app(config)
     creds = config.credentials.for_host("cps.sandbox.test")
     async with CpsClient(creds, base_url="https://cps.sandbox.test", transport=httpx.ASGITransport(app=app),

@@ -55,7 +55,7 @@ def test_hook_publishing_nowhere_waits_exit_3_then_publishing_completes(tmp_path
     # zone's nameservers.
     write_repo(repo, [dv("www", "www.example.test", publisher="hook", hook={"publish": "true"}, check=True)],
                dns_check={"nameservers": [bind_server.where], "timeout": "1s", "interval": "100ms"})
-    with SandboxServer(engine=EngineConfig(create_throttle_seconds=0)) as server, ClockPump(server):
+    with SandboxServer(engine=EngineConfig(create_throttle_seconds=0, validation_policy="trust-ack")) as server, ClockPump(server):
         first = cli(server, repo, "apply", "--auto-approve", "--timeout", "30")
         assert first.returncode == 3, first.stdout + first.stderr
         assert "www: waiting - waiting for _acme-challenge.www.example.test to be served everywhere" in first.stdout
@@ -85,7 +85,7 @@ def test_hook_publishing_nowhere_waits_exit_3_then_publishing_completes(tmp_path
 def test_manual_without_check_needs_confirm_published(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     write_repo(repo, [dv("blog", "blog.example.test", publisher="manual")])
-    with SandboxServer(engine=EngineConfig(create_throttle_seconds=0)) as server, ClockPump(server):
+    with SandboxServer(engine=EngineConfig(create_throttle_seconds=0, validation_policy="trust-ack")) as server, ClockPump(server):
         first = cli(server, repo, "apply", "--auto-approve", "--timeout", "30")
         assert first.returncode == 3 and "waiting for DNS publication of 1 challenge(s)" in first.stdout
         assert "reconcile challenges blog --confirm-published" in first.stdout
@@ -107,7 +107,7 @@ def test_confirm_published_refuses_what_it_cannot_vouch_for(tmp_path: Path, bind
     write_repo(repo, [dv("blog", "blog.example.test", publisher="manual"),
                       dv("www", "www.example.test", publisher="hook", hook={"publish": "true"})],
                dns_check={"nameservers": [bind_server.where]})
-    with SandboxServer(engine=EngineConfig(create_throttle_seconds=0)) as server, ClockPump(server):
+    with SandboxServer(engine=EngineConfig(create_throttle_seconds=0, validation_policy="trust-ack")) as server, ClockPump(server):
         # Nothing recorded yet.
         (repo / "state").mkdir(parents=True, exist_ok=True)
         assert cli(server, repo, "apply", "--auto-approve", "--timeout", "30").returncode == 3

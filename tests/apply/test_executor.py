@@ -205,7 +205,7 @@ async def test_delete_only_when_allowed(tmp_path: Path) -> None:
 
 async def test_parallel_enrollments_with_bounded_parallelism_and_create_throttle(tmp_path: Path) -> None:
     # CPS's default: one create per contract every 5 minutes; throttled creates are retried.
-    async with sandbox_rig(tmp_path, EngineConfig()) as rig:
+    async with sandbox_rig(tmp_path, EngineConfig(validation_policy="trust-ack")) as rig:
         write_repo(tmp_path, [dv(name=f"site{i}") for i in range(4)])
         result = await apply(rig, parallelism=2)
         assert result.exit_code == 0, result

@@ -10,7 +10,9 @@ import pytest
 
 from tests.observe.rig import make_repo, run, write_spec
 
-HOOK = {"publisher": "hook", "hook": {"publish": "true"}}
+# Publishes where the in-process sandbox looks, as the demo's hook does.
+HOOK = {"publisher": "hook", "hook": {"publish": "mkdir -p .reconcile && printf '%s TXT %s\\n' "
+                                                 "\"$RECONCILE_RECORD_NAME\" \"$RECONCILE_RECORD_VALUE\" >> .reconcile/dns-published.txt"}}
 
 
 def test_a_throttled_create_says_why_and_when_the_next_try_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -145,7 +145,7 @@ async def test_third_party_mismatch_is_refused_before_upload(tmp_path: Path) -> 
 
 
 async def test_post_verification_warnings_wait_unless_allowed(tmp_path: Path) -> None:
-    engine = EngineConfig(create_throttle_seconds=0, post_verification_warnings=True)
+    engine = EngineConfig(create_throttle_seconds=0, post_verification_warnings=True, validation_policy="trust-ack")
     async with sandbox_rig(tmp_path, engine) as rig:
         spec = dv_spec()
         eid, cid = await rig.create(spec)

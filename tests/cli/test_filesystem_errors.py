@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.apply.sandbox_rig import ORG, PERSON
+from tests.sandbox.helpers import DEMO_PUBLISH
 
 RECONCILE = [sys.executable, "-m", "reconciler"]
 
@@ -27,7 +28,7 @@ def _repo(root: Path, state_dir: Path) -> Path:
         "defaults": {"admin_contact": PERSON, "tech_contact": PERSON, "organization": ORG}}))
     (root / "specs" / "www.yaml").write_text(yaml.safe_dump({
         "name": "www", "type": "dv", "common_name": "www.example.com",
-        "validation": {"publisher": "hook", "hook": {"publish": "true"}}}))
+        "validation": {"publisher": "hook", "hook": {"publish": DEMO_PUBLISH}}}))
     return root
 
 

@@ -10,6 +10,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from reconciler.cli.main import cli
+from tests.sandbox.helpers import DEMO_PUBLISH
 
 CONTACT = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "phone": "+1-555-0100"}
 ORG = {"name": "Example Inc", "phone": "+1-555-0100", "address_line_one": "1 Main St", "city": "Cambridge",
@@ -22,7 +23,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (root / "specs").mkdir(parents=True)
     config = {"default_contract": "ctr_1-AB123",
               "defaults": {"admin_contact": CONTACT, "tech_contact": CONTACT, "organization": ORG,
-                           "validation": {"publisher": "hook", "hook": {"publish": "true"}}}}
+                           "validation": {"publisher": "hook", "hook": {"publish": DEMO_PUBLISH}}}}
     (root / "reconcile.yaml").write_text(yaml.safe_dump(config))
     (root / "specs" / "www.yaml").write_text(yaml.safe_dump({"name": "www", "type": "dv",
                                                               "common_name": "www.example.com"}))

@@ -37,6 +37,23 @@ def sandbox() -> Iterator[SandboxServer]:
         yield server
 
 
+def publish_txt(server: SandboxServer, name: str, value: str) -> None:
+    """Publish a dns-01 record in the sandbox's own Edge DNS, where its CA looks."""
+    import ssl
+
+    import httpx
+
+    from reconciler.cps.auth import EdgeGridAuth
+
+    record = name.rstrip(".")
+    zone = record.split(".", 2)[-1]
+    with httpx.Client(base_url=server.base_url, auth=EdgeGridAuth(server.credentials),
+                      verify=ssl.create_default_context(cafile=server.ca_bundle)) as http:
+        created = http.post(f"/config-dns/v2/zones/{zone}/names/{record}/types/TXT",
+                            json={"name": record, "type": "TXT", "ttl": 60, "rdata": [f'"{value}"']})
+        assert created.status_code == 201, created.text
+
+
 def connect(server: SandboxServer, credentials: Credentials | None = None, **kwargs: Any) -> CpsClient:
     return CpsClient(credentials or server.credentials, base_url=server.base_url, verify=server.ca_bundle,
                      **kwargs)
@@ -77,7 +94,8 @@ async def test_dv_workflow_end_to_end(sandbox: SandboxServer) -> None:
             assert types["dns-01"].full_path == f"_acme-challenge.{domain.domain}."
             assert types["dns-01"].response_body
             assert types["http-01"].token and types["http-01"].response_body
-        assert (await cps.acknowledge_dv_challenges(eid, cid)).change_id == cid
+            publish_txt(sandbox, types["dns-01"].full_path or "", types["dns-01"].response_body or "")
+        assert (await cps.acknowledge_dv_challenges(eid, cid)).change_id == cid  # the sandbox looks: found
 
         sandbox.advance(120)
         assert (await status_of(cps, eid, cid))[1] == "wait-review-cert-warning"

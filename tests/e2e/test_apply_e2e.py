@@ -189,7 +189,9 @@ def test_apply_converges_with_production_quirks_on(tmp_path: Path) -> None:
     engine = EngineConfig(pre_verification_warnings=True, post_verification_warnings=True)
     with SandboxServer(engine=engine, faults=quirks) as server, ClockPump(server, step=1800.0):
         repo = tmp_path / "repo"
-        www = {**dv_hook("www", "www.example.com", ["www.example.com", "example.com"]),
+        # Published in the sandbox's own Edge DNS, where it looks (validation by looking, the default).
+        www = {"name": "www", "type": "dv", "common_name": "www.example.com", "sans": ["www.example.com", "example.com"],
+               "validation": {"method": "dns-01", "publisher": "edgedns", "edgedns": {"zone": "example.com"}},
                "acknowledge_pre_verification_warnings": True, "acknowledge_post_verification_warnings": True}
         shop = {**third_party("shop", "shop.example.com", QUICK_SIGNER), "change_management": True,
                 "acknowledge_change_management": True, "acknowledge_pre_verification_warnings": True}
@@ -330,7 +332,7 @@ def _crash_case(server: SandboxServer, root: Path, index: int, boundary: str, na
 @pytest.fixture(scope="module")
 def crash_server() -> Iterator[SandboxServer]:
     # Virtual time runs 20000x on its own: a CPS hour passes in 0.18 s of real time.
-    with SandboxServer(speed=20000) as server:
+    with SandboxServer(speed=20000, engine=EngineConfig(validation_policy="trust-ack")) as server:
         yield server
 
 

@@ -10,8 +10,9 @@ import pytest
 
 from reconciler.state.store import StateStore
 from tests.observe.rig import make_repo, run, write_spec
+from tests.sandbox.helpers import DEMO_PUBLISH
 
-HOOK = {"publisher": "hook", "hook": {"publish": "true"}}
+HOOK = {"publisher": "hook", "hook": {"publish": DEMO_PUBLISH}}
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -12,11 +13,13 @@ import yaml
 
 from reconciler.cps.client import CpsClient
 from reconciler.cps.mapping import spec_to_wire
+from reconciler.errors import Conflict
 from reconciler.sandbox.local import open_local_sandbox
 from reconciler.spec.models import DvEnrollmentSpec
 from reconciler.state.model import StateEntry
 from reconciler.state.store import StateStore
 from tests.observe.rig import ORG, PERSON, make_repo, run
+from tests.sandbox.helpers import publish_to_zone_file
 
 CONTRACT = "ctr_1-CLI"
 
@@ -42,7 +45,11 @@ async def _create_outside(repo: Path) -> list[int]:
                         pending = True
                         change = await client.get_change(eid, cid)
                         if change.allowed("lets-encrypt-challenges") is not None:
-                            await client.acknowledge_dv_challenges(eid, cid)
+                            # Published where the in-process sandbox looks, then acknowledged.
+                            publish_to_zone_file(repo / ".reconcile" / "dns-published.txt",
+                                                 await client.get_dv_challenges(eid, cid))
+                            with contextlib.suppress(Conflict):  # CPS may have found them on its own
+                                await client.acknowledge_dv_challenges(eid, cid)
                 if not pending:
                     break
                 sandbox.advance(600)

@@ -12,6 +12,7 @@ from pathlib import Path
 import anyio
 
 from reconciler.cps.client import CpsClient
+from reconciler.sandbox.engine_config import EngineConfig
 from reconciler.sandbox.testing import SandboxServer
 from reconciler.spec.models import DvEnrollmentSpec, ThirdPartyEnrollmentSpec
 from tests.e2e.walkthrough import clean_env, run_steps, section, steps
@@ -64,7 +65,7 @@ def test_the_migration_guide_runs_as_written(tmp_path: Path) -> None:
     terraform.chmod(0o755)
     work = tmp_path / "work"
     (work / "infra").mkdir(parents=True)
-    with SandboxServer() as server:
+    with SandboxServer(engine=EngineConfig(validation_policy="trust-ack")) as server:
         made = anyio.run(_made_by_terraform, server)
         www, shop = made["www"], made["shop"]
         resources = [

@@ -21,6 +21,7 @@ from reconciler.sandbox.local import open_local_sandbox
 from reconciler.spec.loader import load_specs
 from reconciler.state.model import StateEntry
 from reconciler.state.store import StateStore
+from tests.sandbox.helpers import DEMO_PUBLISH, publish_to_zone_file
 
 CONTRACT = "ctr_1-AB123"
 CONTACT = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "phone": "+1-555-0100"}
@@ -34,7 +35,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (root / "specs").mkdir(parents=True)
     config = {"default_contract": CONTRACT,
               "defaults": {"admin_contact": CONTACT, "tech_contact": CONTACT, "organization": ORG,
-                           "validation": {"publisher": "hook", "hook": {"publish": "true"}}}}
+                           "validation": {"publisher": "hook", "hook": {"publish": DEMO_PUBLISH}}}}
     (root / "reconcile.yaml").write_text(yaml.safe_dump(config))
     for name in ("www", "api"):
         spec = {"name": name, "type": "dv", "common_name": f"{name}.example.com"}
@@ -117,6 +118,9 @@ def _arrange_apply(repo: Path) -> dict[str, int]:
                                                          common_name=loaded.spec.common_name,
                                                          spec_hash=loaded.spec_hash))
                 sandbox.advance(300)
+                # Published where the in-process sandbox looks, then acknowledged.
+                publish_to_zone_file(sandbox_dir(config).parent / "dns-published.txt",
+                                     await client.get_dv_challenges(eid, cid))
                 await client.acknowledge_dv_challenges(eid, cid)
                 sandbox.advance(6 * 3600)
                 ids[loaded.name] = eid

@@ -47,4 +47,4 @@ def test_readme_walkthrough_from_an_empty_directory_deploys_a_dv_and_a_third_par
         assert re.fullmatch(r"\d+d", staging) and re.fullmatch(r"\d+d", production), status
     assert "(cps)" in rows["www"] and "NOT RENEWING" in rows["shop"], status
     assert cwd != tmp_path and (cwd / "certs" / "shop" / "rsa.pem").is_file()
-    assert "_acme-challenge.www.example.com. TXT" in (cwd / "dns" / "published.txt").read_text()
+    assert "_acme-challenge.www.example.com. TXT" in (cwd / ".reconcile" / "dns-published.txt").read_text()

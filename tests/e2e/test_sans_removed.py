@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.observe.rig import make_repo, run, write_spec
+from tests.sandbox.helpers import DEMO_PUBLISH
 
-HOOK = {"publisher": "hook", "hook": {"publish": "true"}}
+HOOK = {"publisher": "hook", "hook": {"publish": DEMO_PUBLISH}}
 CODE = "SANS_REMOVED_REQUIRE_ACKNOWLEDGEMENT"
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from tests.sandbox.helpers import DEMO_PUBLISH
+
 from .rig import make_repo, run, write_spec
 
 
@@ -69,7 +71,7 @@ def test_csr_writes_both_csrs_of_a_dual_stack_third_party_change(repo: Path, tmp
 
 
 def test_csr_without_a_pending_change_says_so(repo: Path) -> None:
-    write_spec(repo, "www", validation={"publisher": "hook", "hook": {"publish": "true"}})
+    write_spec(repo, "www", validation={"publisher": "hook", "hook": {"publish": DEMO_PUBLISH}})
     assert run(repo, "apply", "--auto-approve").exit_code == 0
     result = run(repo, "csr", "www")
     assert result.exit_code == 1 and "no pending change" in result.stderr

@@ -17,10 +17,11 @@ from reconciler.observe.status import collect_status
 from reconciler.sandbox.local import open_local_sandbox
 from reconciler.spec.loader import load_specs
 from reconciler.state.store import StateStore
+from tests.sandbox.helpers import DEMO_PUBLISH
 
 from .rig import make_repo, run, write_spec
 
-HOOK = {"publisher": "hook", "hook": {"publish": "true"}}
+HOOK = {"publisher": "hook", "hook": {"publish": DEMO_PUBLISH}}
 
 
 @pytest.fixture(scope="module")

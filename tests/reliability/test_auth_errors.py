@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from reconciler.cli.main import cli as reconcile
 from reconciler.cps.auth import EdgeGridAuth
+from reconciler.sandbox.engine_config import EngineConfig
 from reconciler.sandbox.testing import SandboxServer
 from reconciler.state.store import StateStore
 from tests.e2e.test_apply_e2e import cli, dv_hook, write_repo
@@ -32,7 +33,7 @@ HINT = "check client_token, client_secret and access_token"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(speed=20000) as sandbox:
+    with SandboxServer(speed=20000, engine=EngineConfig(validation_policy="trust-ack")) as sandbox:
         yield sandbox
 
 

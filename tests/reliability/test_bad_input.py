@@ -22,6 +22,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from reconciler.cli.main import cli
+from reconciler.sandbox.engine_config import EngineConfig
 from reconciler.sandbox.testing import SandboxServer
 from tests.reliability.badinput_cases import CASES, REQUIRED_CATEGORIES, Case, base_config, dv, fixture_cases
 from tests.reliability.badinput_pki import Pki
@@ -33,7 +34,7 @@ MAX_LINE = 1000  # a refusal is read by a person: a huge value must not be echoe
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer() as running:
+    with SandboxServer(engine=EngineConfig(validation_policy="trust-ack")) as running:
         yield running
 
 

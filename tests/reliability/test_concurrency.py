@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from reconciler.errors import StateError
+from reconciler.sandbox.engine_config import EngineConfig
 from reconciler.sandbox.testing import SandboxServer
 from reconciler.state.store import StateStore
 from tests.e2e.test_apply_e2e import cli, dv_hook, write_repo
@@ -30,7 +31,7 @@ ENV = {"RECONCILE_POLL_INTERVAL": "0.02"}
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(speed=20000) as sandbox:
+    with SandboxServer(speed=20000, engine=EngineConfig(validation_policy="trust-ack")) as sandbox:
         yield sandbox
 
 

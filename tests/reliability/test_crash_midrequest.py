@@ -37,6 +37,7 @@ import anyio
 import pytest
 
 from reconciler.sandbox.app import Gateway
+from reconciler.sandbox.engine_config import EngineConfig
 from reconciler.sandbox.testing import SandboxServer
 from tests.e2e.test_apply_e2e import _converged, cli, crash_specs, write_repo
 from tests.secretscan import scan_for_secrets, secrets_of
@@ -175,7 +176,7 @@ def crash_case(root: Path, index: int, case: Case) -> list[str]:
     tag, contract = f"m{index}", f"ctr_1-MID{index}"
     repo = root / tag
     outputs: list[str] = []
-    with SandboxServer(speed=20000) as server:
+    with SandboxServer(speed=20000, engine=EngineConfig(validation_policy="trust-ack")) as server:
         write_repo(repo, contract, crash_specs(tag, case.names))
         if case.update:
             first = cli(server, repo, "apply", "--auto-approve", "--timeout", "25", env=ENV)

@@ -26,8 +26,10 @@ from reconciler.cps.credentials import Credentials
 from reconciler.cps.retry import RetryPolicy
 from reconciler.errors import AuthenticationError, CpsApiError, TransportError
 from reconciler.sandbox.ca import CertificateAuthority
+from reconciler.sandbox.engine_config import EngineConfig
 from reconciler.sandbox.testing import SandboxServer
 from tests.e2e.test_apply_e2e import QUICK_SIGNER, cli, dv_hook, dv_manual, third_party, write_repo
+from tests.sandbox.helpers import DEMO_PUBLISH
 from tests.secretscan import (
     CANARY,
     Finding,
@@ -118,7 +120,7 @@ SWITCH_KEY = "1-LEAKCANARYSWITCH:1-ACCT9"  # not a credential, but kept out of l
 def canary_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
     data = tmp_path_factory.mktemp("canary-sandbox")
     write_canary_edgerc(data)
-    with SandboxServer(data_dir=data, speed=20000) as server:
+    with SandboxServer(data_dir=data, speed=20000, engine=EngineConfig(validation_policy="trust-ack")) as server:
         assert secrets_of(server.credentials) == CANARY  # the sandbox kept the seeded canaries
         yield server
 
@@ -179,7 +181,9 @@ def test_full_lifecycle_at_debug_verbosity_leaks_no_credential(canary_server: Sa
     imported = Runs(server, tmp_path / "imported", tmp_path)
     write_repo(imported.repo, "ctr_1-CANARY", [])
     local = Runs(server, tmp_path / "local", tmp_path)  # `reconcile --sandbox`, seeded with the canaries
-    write_repo(local.repo, "ctr_1-LOCAL", [dv_hook("www", "www.local.example.com")])
+    local_www = dv_hook("www", "www.local.example.com")
+    local_www["validation"]["hook"]["publish"] = DEMO_PUBLISH  # where the in-process sandbox looks
+    write_repo(local.repo, "ctr_1-LOCAL", [local_www])
     write_canary_edgerc(local.repo / ".reconcile" / "sandbox")
     with ThreadPoolExecutor(max_workers=3) as pool:
         in_local = pool.submit(local, "--sandbox", "apply", "--auto-approve", "--timeout", "25",

@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from reconciler.cli.main import cli as reconcile
+from reconciler.sandbox.engine_config import EngineConfig
 from reconciler.sandbox.testing import SandboxServer
 from tests.e2e.test_apply_e2e import dv_hook, write_repo
 
@@ -43,7 +44,7 @@ def run(server: SandboxServer, repo: Path, *args: str, monkeypatch: pytest.Monke
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(speed=20000) as sandbox:
+    with SandboxServer(speed=20000, engine=EngineConfig(validation_policy="trust-ack")) as sandbox:
         yield sandbox
 
 

@@ -128,3 +128,21 @@ async def drive(client: httpx.AsyncClient, change: str, advance: Advance,
         if not acted:
             await advance(600)
     raise AssertionError(f"{change} did not complete: {body['statusInfo']}")
+
+
+def publish_to_zone_file(zone_file: Path, challenges: Any) -> None:
+    """Append every dns-01 challenge of a ``DvChallenges`` (client model) to a zone file the sandbox
+    looks at (``EngineConfig.dns_zone_files``; the in-process ``--sandbox`` looks at
+    ``.reconcile/dns-published.txt``), as the demo's publish hook does."""
+    zone_file.parent.mkdir(parents=True, exist_ok=True)
+    with zone_file.open("a", encoding="utf-8") as out:
+        for domain in challenges.dv:
+            for challenge in domain.challenges:
+                if challenge.type == "dns-01" and challenge.full_path and challenge.response_body:
+                    out.write(f"{challenge.full_path} TXT {challenge.response_body}\n")
+
+
+# The demo's publish hook (reconcile.yaml): appends the TXT record to .reconcile/dns-published.txt,
+# where the in-process `reconcile --sandbox` looks when it validates DV challenges.
+DEMO_PUBLISH = ("mkdir -p .reconcile && printf '%s TXT %s\\n' \"$RECONCILE_RECORD_NAME\" \"$RECONCILE_RECORD_VALUE\" "
+                ">> .reconcile/dns-published.txt")

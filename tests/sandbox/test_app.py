@@ -258,3 +258,55 @@ async def test_challenge_status_is_lower_case_acme_as_production_sends_it(client
     (domain,) = info.json()["dv"]
     assert domain["status"] == "Awaiting user"  # the domain's status keeps the UI wording
     assert {c["status"] for c in domain["challenges"]} == {"pending"}
+
+
+async def _challenges(client: httpx.AsyncClient, change: str) -> dict[str, Any]:
+    info = await client.get(f"{change}/input/info/lets-encrypt-challenges", headers={"Accept": V("dv-challenges.v2")})
+    (domain,) = info.json()["dv"]
+    return {"domain": domain, **{c["type"]: c for c in domain["challenges"]}}
+
+
+async def test_validation_by_looking_is_the_default_and_needs_no_acknowledgement(tmp_path: Any) -> None:
+    """Issue 18: the sandbox looks (its own Edge DNS, zone files) on a schedule; a published record
+    validates with no acknowledgement, an acknowledged unpublished one fails and is replaced."""
+    zone_file = tmp_path / "dns-published.txt"
+    app = create_app(SandboxConfig(engine=EngineConfig(create_throttle_seconds=0, dns_zone_files=(str(zone_file),))))
+    assert app.runtime.config.engine.validation_policy == "look"
+    async with signed_client(app) as client:
+        edns = (await create(client, dv_body("edns.example.com", ["edns.example.com"]))).json()["changes"][0]
+        zone = (await create(client, dv_body("zone.example.com", ["zone.example.com"]))).json()["changes"][0]
+        nowhere = (await create(client, dv_body("nowhere.example.com", ["nowhere.example.com"]))).json()["changes"][0]
+        app.runtime.advance(600)
+        edns_dns = (await _challenges(client, edns))["dns-01"]
+        name = edns_dns["fullPath"].rstrip(".")
+        published = await client.post(f"/config-dns/v2/zones/example.com/names/{name}/types/TXT",
+                                      json={"name": name, "type": "TXT", "ttl": 60, "rdata": [f'"{edns_dns["responseBody"]}"']})
+        assert published.status_code == 201, published.text
+        zone_dns = (await _challenges(client, zone))["dns-01"]
+        zone_file.write_text(f"{zone_dns['fullPath']} TXT {zone_dns['responseBody']}\n")  # the demo hook's format
+        before = (await _challenges(client, nowhere))["dns-01"]
+        ack = await client.post(f"{nowhere}/input/update/lets-encrypt-challenges-completed",
+                                headers={"Accept": V("change-id.v1"), "Content-Type": V("acknowledgement.v1")},
+                                content=json.dumps({"acknowledgement": "acknowledge"}))
+        assert ack.status_code == 200  # taken; the check it asked for fails
+        failed = await _challenges(client, nowhere)
+        assert failed["domain"]["validationStatus"] == "RESPONSE_ERROR" and "New challenges" in failed["domain"]["error"]
+        assert failed["dns-01"]["token"] != before["token"] and failed["dns-01"]["status"] == "pending"
+        app.runtime.advance(300)  # the schedule looks again: found in Edge DNS and in the zone file
+        for change in (edns, zone):
+            status = (await client.get(change, headers={"Accept": V("change.v2")})).json()["statusInfo"]
+            assert status["status"] != "coodinate-domain-validation" or status["state"] == "running", status
+        still = (await client.get(nowhere, headers={"Accept": V("change.v2")})).json()["statusInfo"]
+        assert (still["status"], still["state"]) == ("coodinate-domain-validation", "awaiting-input")
+
+
+async def test_trust_ack_keeps_the_old_trusting_behaviour_when_asked_for() -> None:
+    app = create_app(SandboxConfig(engine=EngineConfig(create_throttle_seconds=0, validation_policy="trust-ack")))
+    async with signed_client(app) as client:
+        change = (await create(client, dv_body("t.example.com", ["t.example.com"]))).json()["changes"][0]
+        app.runtime.advance(600)
+        await client.post(f"{change}/input/update/lets-encrypt-challenges-completed",
+                          headers={"Accept": V("change-id.v1"), "Content-Type": V("acknowledgement.v1")},
+                          content=json.dumps({"acknowledgement": "acknowledge"}))
+        status = (await client.get(change, headers={"Accept": V("change.v2")})).json()["statusInfo"]
+    assert (status["status"], status["state"]) == ("coodinate-domain-validation", "running")

@@ -214,7 +214,8 @@ class Scenario:
 
 @pytest.fixture(scope="module")
 def seen() -> list[Seen]:
-    engine = EngineConfig(create_throttle_seconds=0, pre_verification_warnings=True, post_verification_warnings=True)
+    engine = EngineConfig(create_throttle_seconds=0, pre_verification_warnings=True, post_verification_warnings=True,
+                          validation_policy="trust-ack")  # the scenario validates by acknowledging
     scenario = Scenario(create_app(SandboxConfig(engine=engine)))
     asyncio.run(scenario.run())
     return scenario.seen

@@ -344,7 +344,8 @@ def test_snapshot_round_trip_continues_the_workflow() -> None:
     run_until_input(engine, eid, cid)
     snapshot = json.loads(json.dumps(engine.snapshot()))  # must be plain JSON
 
-    restored = Engine.from_snapshot(EngineConfig(create_throttle_seconds=0), snapshot, speed=0)
+    restored = Engine.from_snapshot(EngineConfig(create_throttle_seconds=0, validation_policy="trust-ack"), snapshot,
+                                    speed=0)
     assert restored.clock.now() == engine.clock.now()
     assert restored.ca.root_pem == engine.ca.root_pem
     for call in ("get_enrollment", "get_deployments", "get_change_history", "get_certificate_history"):
@@ -355,7 +356,7 @@ def test_snapshot_round_trip_continues_the_workflow() -> None:
     )
     # The app's way: clock and CA rebuilt separately, data passed in.
     again = Engine(
-        EngineConfig(create_throttle_seconds=0),
+        EngineConfig(create_throttle_seconds=0, validation_policy="trust-ack"),
         VirtualClock.from_json(snapshot["clock"], speed=0),
         CertificateAuthority.from_json(snapshot["ca"]),
         data=snapshot,

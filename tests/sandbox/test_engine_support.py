@@ -111,8 +111,11 @@ def third_party_body(
 
 
 def make_engine(**config: Any) -> Engine:
-    """An engine on a frozen clock (speed 0) at START; throttle off unless asked for."""
+    """An engine on a frozen clock (speed 0) at START; throttle off and DV acknowledgements
+    trusted (``trust-ack``) unless asked for: these tests drive the workflow by acknowledging;
+    the ones about validation by looking say ``validation_policy``."""
     config.setdefault("create_throttle_seconds", 0)
+    config.setdefault("validation_policy", "trust-ack")
     clock = VirtualClock(speed=0, start=START)
     return Engine(EngineConfig(**config), clock, CertificateAuthority(now=START))
 

@@ -71,7 +71,8 @@ def call(engine: Engine, name: str, *args: Any, **kwargs: Any) -> Any:
 
 
 def test_random_workload_matches_the_full_scan_step_by_step_across_restarts() -> None:
-    config = EngineConfig(create_throttle_seconds=0, dv_renewal_days=85.0)  # renewals 5 days in
+    config = EngineConfig(create_throttle_seconds=0, dv_renewal_days=85.0,  # renewals 5 days in
+                          validation_policy="trust-ack")  # as make_engine
     fast, slow = make_engine(create_throttle_seconds=0, dv_renewal_days=85.0), scanning(
         make_engine(create_throttle_seconds=0, dv_renewal_days=85.0))
     rng = random.Random(7)
@@ -130,7 +131,7 @@ def test_random_workload_matches_the_full_scan_step_by_step_across_restarts() ->
 
 
 def test_each_enrollment_moves_exactly_at_its_due_time_across_a_restart() -> None:
-    config = EngineConfig(create_throttle_seconds=0)
+    config = EngineConfig(create_throttle_seconds=0, validation_policy="trust-ack")  # as make_engine
     engine = make_engine()
     created = {}
     for i in range(40):

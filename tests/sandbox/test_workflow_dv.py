@@ -287,15 +287,23 @@ def test_dns_policy_checks_the_txt_records_for_real(txt_server: _TxtServer) -> N
     run_until_input(engine, eid, cid)
     challenges = engine.get_input_info(eid, cid, "lets-encrypt-challenges")["dv"]
     records = {c["fullPath"]: c["responseBody"] for d in challenges for c in d["challenges"] if c["type"] == "dns-01"}
-    # Only www is published: the acknowledgement validates www, api stays pending with an error.
+    # Only www is published: the acknowledgement validates www; api's challenge fails (as Let's
+    # Encrypt fails an authorisation it was told to check) and api gets a new one.
     txt_server.records["_acme-challenge.www.example.com."] = records["_acme-challenge.www.example.com."]
     ack(engine, eid, cid, "lets-encrypt-challenges-completed")
     state = {d["domain"]: d for d in engine.get_input_info(eid, cid, "lets-encrypt-challenges")["dv"]}
     assert state["www.example.com"]["validationStatus"] == "VALIDATED"
     assert state["api.example.com"]["validationStatus"] == "RESPONSE_ERROR"
-    assert "TXT" in state["api.example.com"]["error"]
-    # No acknowledgement needed for the rest: the periodic check finds the record by itself.
+    assert "TXT" in state["api.example.com"]["error"] and "New challenges" in state["api.example.com"]["error"]
+    fresh = {c["fullPath"]: c["responseBody"] for c in state["api.example.com"]["challenges"] if c["type"] == "dns-01"}
+    assert fresh["_acme-challenge.api.example.com."] != records["_acme-challenge.api.example.com."]
+    assert {c["status"] for c in state["api.example.com"]["challenges"]} == {"pending"}
+    # The failed token never validates, even published late.
     txt_server.records["_acme-challenge.api.example.com."] = records["_acme-challenge.api.example.com."]
+    engine.advance(300)
+    assert status_of(engine, eid, cid)[:2] == ("coodinate-domain-validation", "awaiting-input")
+    # No acknowledgement needed for the new one: the periodic check finds the record by itself.
+    txt_server.records["_acme-challenge.api.example.com."] = fresh["_acme-challenge.api.example.com."]
     engine.advance(300)
     assert status_of(engine, eid, cid)[:2] == ("coodinate-domain-validation", "running")
     assert run_until_input(engine, eid, cid)[0] == "complete"

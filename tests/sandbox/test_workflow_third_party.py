@@ -209,3 +209,19 @@ def test_exclude_sans_keeps_other_names_out_of_the_csr() -> None:
     assert sans.get_values_for_type(x509.DNSName) == ["shop.example.com"]
     _upload(engine, eid, cid, _signed(csrs))  # covering the CN alone is enough
     assert status_of(engine, eid, cid)[0] == "verify-third-party-cert"
+
+
+def test_a_chain_ending_in_a_non_standard_root_is_a_warning_and_a_standard_one_is_not() -> None:
+    engine = make_engine()
+    eid, cid, csrs = _waiting_for_upload(engine, third_party_body(multi=False))
+    leaf, chain = CUSTOMER_CA.sign_csr(csrs["RSA"], now=START)
+    _upload(engine, eid, cid, [{"keyAlgorithm": "RSA", "certificate": leaf, "trustChain": chain + CUSTOMER_CA.root_pem}])
+    assert run_until_input(engine, eid, cid)[0] == "wait-review-third-party-cert"
+    text = engine.get_input_info(eid, cid, "post-verification-warnings")["warnings"]
+    assert "RSA: TRUST_CHAIN_TERMINATES_WITH_NON_STANDARD_CERTIFICATE: " in text
+    # The sandbox's own CA plays the public ones: a chain ending in its root raises nothing.
+    engine = make_engine()
+    eid, cid, csrs = _waiting_for_upload(engine, third_party_body(multi=False))
+    leaf, chain = engine.ca.sign_csr(csrs["RSA"], now=START)
+    _upload(engine, eid, cid, [{"keyAlgorithm": "RSA", "certificate": leaf, "trustChain": chain + engine.ca.root_pem}])
+    assert run_until_input(engine, eid, cid)[0] != "wait-review-third-party-cert"
