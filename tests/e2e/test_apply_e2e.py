@@ -207,6 +207,8 @@ def test_apply_converges_with_production_quirks_on(tmp_path: Path) -> None:
                            "third-party-cert-and-trust-chain", "change-management-ack"}, emptied
         assert any(r["fault"] == "loose" and r["path"].endswith("change-management-info") for r in server.requests())
         assert cli(server, repo, "plan", "--detailed-exitcode").returncode == 0
+        # Production's request limits were on the whole time; our traffic never met them.
+        assert not [r for r in server.requests() if r["status"] == 429]
 
 
 def test_manual_dv_waits_then_finishes_once_published(tmp_path: Path, secret_scan: SecretScan) -> None:
