@@ -20,6 +20,7 @@ from reconciler.errors import AuthenticationError, Conflict, NotFound, Transport
 from reconciler.sandbox.ca import CertificateAuthority  # noqa: E402
 from reconciler.sandbox.engine_config import EngineConfig  # noqa: E402
 from reconciler.sandbox.testing import SandboxServer  # noqa: E402
+from tests.sandbox.helpers import publish_in_edge_dns  # noqa: E402
 
 from .conftest import dv_body, third_party_body  # noqa: E402
 
@@ -35,23 +36,6 @@ def sandbox() -> Iterator[SandboxServer]:
                           post_verification_warnings=True)
     with SandboxServer(engine=engine) as server:
         yield server
-
-
-def publish_txt(server: SandboxServer, name: str, value: str) -> None:
-    """Publish a dns-01 record in the sandbox's own Edge DNS, where its CA looks."""
-    import ssl
-
-    import httpx
-
-    from reconciler.cps.auth import EdgeGridAuth
-
-    record = name.rstrip(".")
-    zone = record.split(".", 2)[-1]
-    with httpx.Client(base_url=server.base_url, auth=EdgeGridAuth(server.credentials),
-                      verify=ssl.create_default_context(cafile=server.ca_bundle)) as http:
-        created = http.post(f"/config-dns/v2/zones/{zone}/names/{record}/types/TXT",
-                            json={"name": record, "type": "TXT", "ttl": 60, "rdata": [f'"{value}"']})
-        assert created.status_code == 201, created.text
 
 
 def connect(server: SandboxServer, credentials: Credentials | None = None, **kwargs: Any) -> CpsClient:
@@ -94,7 +78,7 @@ async def test_dv_workflow_end_to_end(sandbox: SandboxServer) -> None:
             assert types["dns-01"].full_path == f"_acme-challenge.{domain.domain}."
             assert types["dns-01"].response_body
             assert types["http-01"].token and types["http-01"].response_body
-            publish_txt(sandbox, types["dns-01"].full_path or "", types["dns-01"].response_body or "")
+        publish_in_edge_dns(sandbox, challenges)
         assert (await cps.acknowledge_dv_challenges(eid, cid)).change_id == cid  # the sandbox looks: found
 
         sandbox.advance(120)

@@ -24,6 +24,7 @@ from reconciler.sandbox.testing import SandboxServer
 from reconciler.spec.loader import LoadedSpec, LoadedSpecs, load_specs
 from reconciler.state.model import StateEntry
 from reconciler.state.store import StateStore
+from tests.sandbox.helpers import publish_in_edge_dns
 
 CONTRACT = "ctr_1-AB123"
 CONTACT = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "phone": "+1-555-0100"}
@@ -91,6 +92,7 @@ async def arrange_apply(client: CpsClient, sandbox: SandboxServer, store: StateS
                                            common_name=spec.common_name, spec_hash=loaded.spec_hash,
                                            prevent_destroy=spec.prevent_destroy))
     sandbox.advance(300)
+    publish_in_edge_dns(sandbox, await client.get_dv_challenges(eid, cid))  # where the sandbox looks
     await client.acknowledge_dv_challenges(eid, cid)
     sandbox.advance(6 * 3600)
     change = await client.get_change(eid, cid)

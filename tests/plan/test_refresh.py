@@ -27,6 +27,7 @@ from reconciler.plan.refresh import refresh
 from reconciler.plan.saved import check_fresh, load_saved_plan, save_plan
 from reconciler.sandbox.testing import SandboxServer
 from reconciler.state.model import ChangeInFlight, State, StateEntry
+from tests.sandbox.helpers import publish_in_edge_dns
 
 from .conftest import CONTRACT, Repo, arrange_apply
 
@@ -145,6 +146,7 @@ async def test_pending_changes_are_read_and_classified(repo: Repo, client: CpsCl
     (action,) = plan.actions
     assert action.key == ("www", "continue") and action.pending is not None
     assert action.pending.waiting_for == ("lets-encrypt-challenges",) and action.pending.waits_on == "apply"
+    publish_in_edge_dns(sandbox, await client.get_dv_challenges(eid, cid))  # where the sandbox looks
     await client.acknowledge_dv_challenges(eid, cid)
     sandbox.advance(200)
     plan, _ = await _plan(repo, client)

@@ -146,3 +146,22 @@ def publish_to_zone_file(zone_file: Path, challenges: Any) -> None:
 # where the in-process `reconcile --sandbox` looks when it validates DV challenges.
 DEMO_PUBLISH = ("mkdir -p .reconcile && printf '%s TXT %s\\n' \"$RECONCILE_RECORD_NAME\" \"$RECONCILE_RECORD_VALUE\" "
                 ">> .reconcile/dns-published.txt")
+
+
+def publish_in_edge_dns(server: Any, challenges: Any) -> None:
+    """Publish every dns-01 challenge of a ``DvChallenges`` in a ``SandboxServer``'s own Edge DNS,
+    where its CA looks (validation by looking)."""
+    import ssl
+
+    with httpx.Client(base_url=server.base_url, auth=EdgeGridAuth(server.credentials),
+                      verify=ssl.create_default_context(cafile=server.ca_bundle)) as http:
+        for domain in challenges.dv:
+            for challenge in domain.challenges:
+                if challenge.type != "dns-01" or not challenge.full_path:
+                    continue
+                name = challenge.full_path.rstrip(".")
+                zone = name.split(".", 2)[-1]
+                created = http.post(f"/config-dns/v2/zones/{zone}/names/{name}/types/TXT",
+                                    json={"name": name, "type": "TXT", "ttl": 60,
+                                          "rdata": [f'"{challenge.response_body}"']})
+                assert created.status_code in (201, 409), created.text
