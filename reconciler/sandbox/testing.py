@@ -11,6 +11,7 @@ they are serialised with the requests the server is handling.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import ssl
 import tempfile
@@ -30,6 +31,7 @@ from reconciler.sandbox.faults import FaultRule, LatencyRule
 from reconciler.sandbox.server import make_server, prepare
 
 START_TIMEOUT = 20.0
+ZONE_FILE = "dns-published.txt"
 
 
 def in_process_transport(app: SandboxApp) -> httpx.ASGITransport:
@@ -74,8 +76,14 @@ class SandboxServer:
         self.data_dir = self._given_dir or Path(str(self._tmp))
         setup = prepare(self.data_dir, "127.0.0.1", self._port)
         self.setup = setup
-        self.app = create_app(SandboxConfig(credentials=setup.credentials, data_dir=self.data_dir,
-                                            **self._options))
+        # Besides its own Edge DNS, the sandbox looks at DATA/dns-published.txt: a test's publish
+        # hook can append "NAME TXT VALUE" lines there (see ``zone_file``).
+        self.zone_file = self.data_dir / ZONE_FILE
+        engine: EngineConfig = self._options["engine"]
+        options = dict(self._options)
+        if not engine.dns_zone_files:
+            options["engine"] = dataclasses.replace(engine, dns_zone_files=(str(self.zone_file),))
+        self.app = create_app(SandboxConfig(credentials=setup.credentials, data_dir=self.data_dir, **options))
         self.server = make_server(self.app, setup, graceful_seconds=1)
         self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [setup.socket]},
                                         name=f"cps-sandbox-{setup.port}", daemon=True)

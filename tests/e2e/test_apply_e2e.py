@@ -39,9 +39,12 @@ from tests.secretscan import SecretScan, scan_for_secrets, secrets_of
 PERSON = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "phone": "+1 555 0100"}
 ORG = {"name": "Example Org", "phone": "+1 555 0100", "address_line_one": "1 Main St", "city": "Cambridge",
        "region": "MA", "postal_code": "02142", "country_code": "US"}
-# Appends "domain record-name value" per published challenge (the hook publisher's env contract).
-HOOK = (f"{sys.executable} -c \"import os; open('published.txt', 'a').write(' '.join(os.environ[k] for k in "
-        "('RECONCILE_DOMAIN', 'RECONCILE_RECORD_NAME', 'RECONCILE_RECORD_VALUE')) + '\\n')\"")
+# Appends "domain record-name value" per published challenge (the hook publisher's env contract),
+# and publishes the record where the test's sandbox looks (its zone file, RECONCILE_SANDBOX_ZONE_FILE).
+HOOK = (f"{sys.executable} -c \"import os; e = os.environ; open('published.txt', 'a').write(' '.join(e[k] for k in "
+        "('RECONCILE_DOMAIN', 'RECONCILE_RECORD_NAME', 'RECONCILE_RECORD_VALUE')) + '\\n'); "
+        "z = e.get('RECONCILE_SANDBOX_ZONE_FILE'); "
+        "z and open(z, 'a').write(e['RECONCILE_RECORD_NAME'] + ' TXT ' + e['RECONCILE_RECORD_VALUE'] + '\\n')\"")
 SIGNER = f"{sys.executable} -m reconciler sandbox-sign"
 # A lighter stand-in for the customer's CA (no CLI start-up), for tests that sign many CSRs.
 QUICK_SIGNER = (
@@ -116,7 +119,8 @@ def cli(server: SandboxServer, root: Path, *args: str, env: dict[str, str] | Non
         timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run ``reconcile --no-color ARGS`` in ``root`` against ``server`` (real HTTPS, real EdgeGrid)."""
     full_env = {**os.environ, "AKAMAI_EDGERC": str(server.edgerc), "AKAMAI_EDGERC_SECTION": "sandbox",
-                "RECONCILE_CA_BUNDLE": server.ca_bundle, "RECONCILE_POLL_INTERVAL": "0.02", **(env or {})}
+                "RECONCILE_CA_BUNDLE": server.ca_bundle, "RECONCILE_POLL_INTERVAL": "0.02",
+                "RECONCILE_SANDBOX_ZONE_FILE": str(server.zone_file), **(env or {})}
     return subprocess.run([sys.executable, "-m", "reconciler", "--no-color", *args], cwd=root, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
 
