@@ -29,7 +29,7 @@ defaults:
   organization: {name: Example Inc, phone: "+1-617-555-0100", address_line_one: 150 Broadway,
                  city: Cambridge, region: MA, postal_code: "02142", country_code: US}
 publishers:
-  hook: {publish: "true"}
+  hook: {publish: 'mkdir -p .reconcile && echo "$RECONCILE_RECORD_NAME TXT $RECONCILE_RECORD_VALUE" >> .reconcile/dns-published.txt'}
 """
 ELSEWHERE_SPECS = {
     "www.yaml": "name: www\ntype: dv\ncommon_name: www.example.com\nsans: [example.com]\n"
