@@ -26,12 +26,13 @@ import httpx
 import pytest
 
 from reconciler.sandbox.local import open_local_sandbox
+from tests.sandbox.helpers import DEMO_PUBLISH
 
 from .chromium import Chromium, find_chromium
 from .rig import make_repo, run, write_spec
 
 DAY = 86400.0
-HOOK = {"publisher": "hook", "hook": {"publish": "true"}}
+HOOK = {"publisher": "hook", "hook": {"publish": DEMO_PUBLISH}}  # where the in-process sandbox looks
 
 
 def _signer(days: int) -> dict[str, Any]:
