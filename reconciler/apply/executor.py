@@ -277,9 +277,10 @@ class Executor:
 
     # -- actions -----------------------------------------------------------------------------------
 
-    def _bind(self, name: str, spec: AnySpec, enrollment_id: int | None = None) -> None:
+    def _bind(self, name: str, spec: AnySpec, enrollment_id: int | None = None, *, adopting: bool = False) -> None:
         self.journal.bind(name, contract_id=spec.contract_id or "", common_name=spec.common_name,
-                          prevent_destroy=spec.prevent_destroy, enrollment_id=enrollment_id)
+                          prevent_destroy=spec.prevent_destroy, enrollment_id=enrollment_id,
+                          renewal_applied=_renewal_token(spec) if adopting else None)
 
     async def _orphan(self, name: str, spec: AnySpec, seen: set[int]) -> tuple[int, int | None] | None:
         """After an interrupted create: the enrollment it may have left, found by CN + contract
@@ -375,7 +376,7 @@ class Executor:
 
     def _adopt(self, name: str, action: Action, spec: AnySpec) -> tuple[int, int | None]:
         assert action.enrollment_id is not None
-        self._bind(name, spec, action.enrollment_id)
+        self._bind(name, spec, action.enrollment_id, adopting=True)
         entry = self.journal.entry(name)
         if entry is not None and entry.intent is not None:
             self.journal.clear_intent(name)

@@ -64,17 +64,20 @@ class StateJournal:
     # -- binding ---------------------------------------------------------------------------------
 
     def bind(self, name: str, *, contract_id: str, common_name: str, prevent_destroy: bool,
-             enrollment_id: int | None = None) -> None:
-        """Create or refresh the entry for ``name`` (keeps what it already knows)."""
+             enrollment_id: int | None = None, renewal_applied: str | None = None) -> None:
+        """Create or refresh the entry for ``name`` (keeps what it already knows; ``renewal_applied``:
+        the spec's renewal token an adopted enrollment starts from, so adopting never renews)."""
         def change(state: Any) -> Any:
             current = state.entry(name)
             if current is None:
                 entry = StateEntry(contract_id=contract_id, common_name=common_name,
-                                   prevent_destroy=prevent_destroy, enrollment_id=enrollment_id)
+                                   prevent_destroy=prevent_destroy, enrollment_id=enrollment_id,
+                                   renewal_applied=renewal_applied)
             else:
                 entry = current.model_copy(update={
                     "contract_id": contract_id, "common_name": common_name, "prevent_destroy": prevent_destroy,
-                    "enrollment_id": enrollment_id if enrollment_id is not None else current.enrollment_id})
+                    "enrollment_id": enrollment_id if enrollment_id is not None else current.enrollment_id,
+                    "renewal_applied": renewal_applied if renewal_applied is not None else current.renewal_applied})
             return state.with_entry(name, entry)
         self.store.update(change, defer=True)
 
@@ -171,7 +174,8 @@ class StateJournal:
         fields: dict[str, Any] = {"certificate_fingerprints": dict(fingerprints), "intent": None}
         if validity:
             fields.update(certificate_not_before=validity.get("not_before"),
-                          certificate_not_after=validity.get("not_after"))
+                          certificate_not_after=validity.get("not_after"),
+                          certificate_uploaded_at=validity.get("uploaded_at"))
         self._update(name, **fields)
 
     def finished_spec(self, name: str, spec_hash: str | None, commit: str | None = None) -> None:

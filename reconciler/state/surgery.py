@@ -10,7 +10,8 @@ edit                 refused when
 ``move(OLD, NEW)``   OLD has no entry; NEW already has one (a move never overwrites a binding);
                      NEW is not a valid spec name
 ``forget(NAME)``     NAME has no entry; an operation is in flight on it (an intent: the
-                     enrollment it may have created would be lost) unless ``force``
+                     enrollment it may have created would be lost; or a CPS change apply is
+                     driving) unless ``force``
 ===================  ==========================================================================
 """
 
@@ -51,10 +52,17 @@ def move(state: State, old: str, new: str) -> State:
 def forget(state: State, name: str, *, force: bool = False) -> State:
     """Forget ``name`` (its enrollment stays in CPS, unmanaged)."""
     found = entry(state, name)
-    if found.intent is not None and not force:
+    if force:
+        return state.without_entry(name)
+    if found.intent is not None:
         raise StateError(f"{name!r} has an operation in flight ({found.intent.op} since "
                          f"{found.intent.at.isoformat(timespec='seconds')}); forgetting it could lose an "
                          "enrollment CPS already made: run apply to settle it, or pass --force")
+    if found.change is not None:
+        raise StateError(f"{name!r} has CPS change {found.change.change_id} in flight "
+                         f"({found.change.status or found.change.change_type or 'pending'}); forgetting it "
+                         "loses what apply knows of it (uploaded certificates, the renewal token used): let "
+                         "apply finish it, or pass --force")
     return state.without_entry(name)
 
 

@@ -129,6 +129,26 @@ def test_a_deploy_window_holds_the_certificate_on_staging_until_it_opens(server:
     assert served(server, eid) == served(server, eid, "staging")
 
 
+def test_an_adopted_enrollment_with_a_renewal_in_flight_is_followed_to_the_end_and_not_renewed_again(
+        server: SandboxServer, tmp_path: Path) -> None:
+    # Found by a new user: state forgotten (state rm --force) while a token renewal was in flight;
+    # the next apply adopts the enrollment, must finish that renewal (it waited for production for
+    # an hour: no fingerprints were recorded to recognise the deployment) and must not renew again.
+    repo, contract = tmp_path / "repo", "ctr_1-ADOPTRN"
+    write_repo(repo, contract, [renewing("shop", "shop.ad.example.com")])
+    assert run(server, repo, "apply", "--auto-approve", "--timeout", "30").returncode == 0
+    eid = state_of(repo)["entries"]["shop"]["enrollment_id"]
+    write_repo(repo, contract, [renewing("shop", "shop.ad.example.com", token="t1")])
+    assert run(server, repo, "apply", "--auto-approve", "--no-wait").returncode == 0
+    assert run(server, repo, "state", "rm", "shop").returncode == 1  # a change in flight: refused
+    assert run(server, repo, "state", "rm", "shop", "--force").returncode == 0
+    adopted = run(server, repo, "apply", "--auto-approve", "--timeout", "30")
+    assert adopted.returncode == 0, adopted.stdout + adopted.stderr
+    assert "shop: adopt (adopt-existing)" in adopted.stdout and "shop: done" in adopted.stdout
+    assert len(renewals(server, eid)) == 1
+    assert run(server, repo, "plan", "--detailed-exitcode").returncode == 0
+
+
 # -- crash-resume of a renewal -------------------------------------------------------------------
 
 # What a renewal adds to the upload path (killed for a create in test_apply_e2e): around its PUT, and

@@ -46,6 +46,15 @@ def test_move_refusals(old: str, new: str, why: str) -> None:
         surgery.move(_state(), old, new)
 
 
+def test_forget_refuses_an_entry_with_a_cps_change_in_flight_unless_forced() -> None:
+    from reconciler.state.model import ChangeInFlight
+    busy = _state().with_entry("www", _entry(10).model_copy(update={"change": ChangeInFlight(
+        change_id=77, change_type="renewal", status="wait-upload-third-party")}))
+    with pytest.raises(StateError, match="CPS change 77 in flight"):
+        surgery.forget(busy, "www")
+    assert "www" not in surgery.forget(busy, "www", force=True).entries
+
+
 def test_forget_refuses_an_entry_with_an_operation_in_flight_unless_forced() -> None:
     with pytest.raises(StateError, match="creating since 2026-12-01"):
         surgery.forget(_state(), "half")
