@@ -53,16 +53,17 @@ class CsrSlot:
 
 
 
-def validity(checked: list[CheckedCertificate]) -> dict[str, str]:
-    """When the certificates going up are valid together (ISO): what state records of them."""
+def validity(checked: list[CheckedCertificate], now: datetime) -> dict[str, str]:
+    """When the certificates going up are valid together, and when they go up (CPS's ``now``), in
+    ISO: what state records of them."""
     not_before, not_after = validity_of(c.certificate_pem for c in checked)
-    return {"not_before": not_before.isoformat(), "not_after": not_after.isoformat()}
+    return {"not_before": not_before.isoformat(), "not_after": not_after.isoformat(), "uploaded_at": now.isoformat()}
 
 
 def validity_from(detail: dict[str, Any]) -> dict[str, str] | None:
     """The validity an upload intent recorded (see :func:`validity`), if it did."""
     if isinstance(detail.get("not_before"), str) and isinstance(detail.get("not_after"), str):
-        return {"not_before": detail["not_before"], "not_after": detail["not_after"]}
+        return {key: detail[key] for key in ("not_before", "not_after", "uploaded_at") if isinstance(detail.get(key), str)}
     return None
 
 
@@ -172,7 +173,7 @@ class UploadStep:
         if entry is not None and entry.intent is not None and entry.intent.op == "uploading" \
                 and entry.intent.detail.get("fingerprints") == fingerprints \
                 and await self._in_history(set(fingerprints.values())):
-            ctx.journal.uploaded(ctx.name, fingerprints, validity(checked))  # the earlier run's POST landed
+            ctx.journal.uploaded(ctx.name, fingerprints, validity(checked, ctx.client.cps_now()))  # earlier POST landed
             self._uploaded.add(change_id)
             return True
         return await self._upload(change_id, checked, fingerprints)
@@ -221,7 +222,7 @@ class UploadStep:
     async def _upload(self, change_id: int, checked: list[CheckedCertificate], fingerprints: dict[str, str]) -> bool:
         ctx = self.ctx
         ctx.journal.intent(ctx.name, "uploading", {"change_id": change_id, "fingerprints": fingerprints,
-                                                   **validity(checked)})
+                                                   **validity(checked, ctx.client.cps_now())})
         ctx.checkpoint("upload:intent")
         ctx.step("upload certificates", ", ".join(f"{a.upper()} {f[:16]}" for a, f in sorted(fingerprints.items())))
         body = [CertificateAndTrustChain(key_algorithm=c.key_algorithm.upper(), certificate=c.certificate_pem,
@@ -237,6 +238,6 @@ class UploadStep:
             return False
         ctx.checkpoint("upload:posted")
         self._uploaded.add(change_id)
-        ctx.journal.uploaded(ctx.name, fingerprints, validity(checked))
+        ctx.journal.uploaded(ctx.name, fingerprints, validity(checked, ctx.client.cps_now()))
         ctx.checkpoint("upload:saved")
         return True

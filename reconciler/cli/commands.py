@@ -30,6 +30,10 @@ from reconciler.cli.sandbox_sign_cmd import sandbox_sign  # noqa: E402
 
 ALL.append(sandbox_sign)
 
+from reconciler.cli.sandbox_clock_cmd import sandbox_clock  # noqa: E402
+
+ALL.append(sandbox_clock)
+
 from reconciler.cli.challenges_cmd import challenges  # noqa: E402
 
 ALL.append(challenges)

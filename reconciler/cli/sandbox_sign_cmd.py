@@ -17,9 +17,11 @@ import click
 import filelock
 
 from reconciler.cli.context import GlobalOptions
+from reconciler.cli.wiring import sandbox_dir
 from reconciler.config import load_config
 from reconciler.errors import ConfigError
 from reconciler.sandbox.ca import CertificateAuthority
+from reconciler.sandbox.local import saved_now
 
 CA_DIR = Path(".reconcile") / "test-ca"
 
@@ -49,15 +51,22 @@ def signing_ca(directory: Path) -> CertificateAuthority:
 @click.option("--days", type=click.IntRange(1, 825), default=90, show_default=True, help="Validity in days.")
 @click.pass_obj
 def sandbox_sign(opts: GlobalOptions, csr_file: Path, cert_file: Path, chain_name: str | None, days: int) -> None:
-    """Sign a CSR with the persistent test CA (a stand-in for your CA; never for production)."""
+    """Sign a CSR with the persistent test CA (a stand-in for your CA; never for production).
+
+    With --sandbox the certificate is dated by the built-in sandbox's clock (see `reconcile
+    sandbox-clock`), as a real CA dates it by CPS's time.
+    """
     chain_file = Path(chain_name) if chain_name else None
     config = load_config(opts.config_path)
     try:
         csr_pem = csr_file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read CSR {csr_file}: {exc.strerror}") from None
+    # Beside the in-process sandbox (--sandbox), sign at its virtual time: a certificate dated by
+    # this machine's clock would already be old once the sandbox's clock has been moved on.
+    now = saved_now(sandbox_dir(config)) if opts.sandbox else None
     try:
-        leaf, chain = signing_ca(config.root / CA_DIR).sign_csr(csr_pem, days=days)
+        leaf, chain = signing_ca(config.root / CA_DIR).sign_csr(csr_pem, days=days, now=now)
     except ValueError as exc:
         raise ConfigError(f"{csr_file}: cannot sign: {exc}") from None
     cert_file.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,8 @@ last applied
 the deployed certificate expires within          due (``renewal-window``)
 ``renewal.before_expiry`` (CPS's now)
 ...but the window is not shorter than the        not renewed: every new certificate would be
-certificate's lifetime                           due at once (a problem the plan shows)
+certificate's lifetime, or the certificate was   due at once (a problem the plan shows)
+already inside it when uploaded
 no window, no token change, or expiry unknown    not due
 ===============================================  ============================================
 
@@ -73,6 +74,12 @@ def renewal_due(d: Desired, entry: StateEntry, o: ObservedEnrollment | None, now
     when = f"certificate expires {not_after:%Y-%m-%d}"
     summary = (f"{when} ({max(0, int(left))} days left, renewal window {policy.renewal_days:g}d): renew"
                if left > 0 else f"{when}, already expired: renew")
+    uploaded = entry.certificate_uploaded_at
+    if uploaded is not None and (not_after - uploaded).total_seconds() / DAY <= policy.renewal_days:
+        return Due("renewal-window", summary,
+                   f"the certificate uploaded on {uploaded:%Y-%m-%d} was already inside the renewal window "
+                   f"({policy.renewal_days:g}d) when it went up: renewing again would give the same; the "
+                   "signer issues certificates too short, or dates them by a clock behind CPS's")
     if not_before is not None and (not_after - not_before).total_seconds() / DAY <= policy.renewal_days:
         lifetime = (not_after - not_before).total_seconds() / DAY
         return Due("renewal-window", summary,

@@ -9,6 +9,7 @@ request limits at x100 real time, which the client paces for: ``rate_limit``) vi
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -17,8 +18,10 @@ from reconciler.cps.credentials import Credentials
 from reconciler.cps.pacing import scaled_account_limit
 from reconciler.errors import ConfigError
 from reconciler.sandbox.app import SandboxApp, create_app
+from reconciler.sandbox.clock import VirtualClock
 from reconciler.sandbox.config import SandboxConfig, load_or_create_credentials
 from reconciler.sandbox.engine_config import EngineConfig
+from reconciler.sandbox.persistence import DataStore
 
 DEFAULT_SPEED = 1000.0
 # Production's request limits, run this much faster than real time: the demo's traffic reaches
@@ -65,6 +68,15 @@ class LocalSandbox:
     def close(self) -> None:
         """Save what reads may have moved on (issued certificates, finished deployments)."""
         self.app.runtime.persist()
+
+
+def saved_now(data_dir: Path) -> datetime | None:
+    """The in-process sandbox's virtual time as last saved in ``data_dir`` (None before its first
+    run): what a signer running beside it signs at, so the certificate is as new to CPS as it is."""
+    saved = DataStore(data_dir).load()
+    if saved is None:
+        return None
+    return VirtualClock.from_json(saved["engine"]["clock"], catch_up=False).now()
 
 
 def open_local_sandbox(data_dir: Path, speed: float | None = None) -> LocalSandbox:

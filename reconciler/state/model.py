@@ -99,6 +99,9 @@ class StateEntry(_Frozen):
     certificate_not_after: datetime | None = None
     """Validity of the uploaded certificates (latest start, earliest end): a third-party renewal
     window is judged against it without a request to CPS."""
+    certificate_uploaded_at: datetime | None = None
+    """When (CPS's clock) they were uploaded: a certificate already inside its renewal window when
+    uploaded would be renewed for ever."""
     renewal_applied: str | None = None
     """The spec's ``renewal.token`` last applied: the same token never renews twice."""
     challenges: tuple[PublishedChallenge, ...] = ()

@@ -86,3 +86,12 @@ def test_validity_read_by_refresh_stands_in_for_state_and_a_network_edit_rides_a
 
 def test_dv_is_renewed_by_cps_not_planned() -> None:
     assert kinds(plan([desired()], _observed(), state(www=_entry(days_left=1)))) == []
+
+
+def test_a_certificate_already_inside_the_window_when_uploaded_is_not_renewed_for_ever() -> None:
+    # A signer dating certificates by a clock behind CPS's (or issuing them too short): the renewal
+    # it just made is due again at once; the plan says so instead of renewing in a loop.
+    fresh = _entry(days_left=20).model_copy(update={"certificate_uploaded_at": NOW - timedelta(hours=1)})
+    p = plan([desired(policy=_policy(), **TP)], _observed(), state(www=fresh))
+    assert kinds(p) == [] and p.blocked[0].kind == "renew"
+    assert "was already inside the renewal window (30d) when it went up" in (p.blocked[0].blocked or "")
