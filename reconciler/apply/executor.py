@@ -11,7 +11,7 @@ run killed at any point is resumed by running apply again:
 - only deletes the plan allowed are carried out, and a delete (or release) waits for its
   successors: it runs only after each finished and, read live from CPS, serves every name it
   takes over (production; staging where its spec does not wait for deployment). A successor
-  that failed or waits leaves the old enrollment untouched (``held``);
+  that failed or waits leaves the old enrollment untouched (``held``; ``retire_step``);
 - a replacement retires the old binding (``NAME@ID``) in the same write that frees the name for
   the new enrollment, so a crash between the halves resumes as "create, then delete the old".
 
@@ -32,19 +32,19 @@ from pathlib import Path
 
 import anyio
 
-from reconciler.apply.context import Outcome, OutcomeStatus, PollPolicy, Report, Stop, WorkflowContext
+from reconciler.apply.context import Outcome, PollPolicy, Report, Stop, WorkflowContext
 from reconciler.apply.journal import StateJournal
 from reconciler.apply.publishers import PublisherFactory
+from reconciler.apply.retire_step import Retirement
 from reconciler.apply.testhooks import checkpoint
 from reconciler.apply.thirdparty import pem_fingerprint
 from reconciler.apply.workflow import EnrollmentWorkflow
 from reconciler.cps.client import CpsClient
 from reconciler.cps.mapping import spec_to_wire
-from reconciler.errors import Conflict, CpsApiError, NotFound, RateLimited, ReconcileError
+from reconciler.errors import Conflict, CpsApiError, RateLimited, ReconcileError
 from reconciler.plan.model import Action, Plan
 from reconciler.plan.succession import retired_name
 from reconciler.spec.models import DvEnrollmentSpec, ThirdPartyEnrollmentSpec
-from reconciler.x509names import covers, served_names
 
 log = logging.getLogger("reconciler.apply")
 
@@ -201,7 +201,8 @@ class Executor:
         single_pass = True
         for action in actions:
             if action.kind in ("delete", "release") or (spec is None and action.reason == "deleting"):
-                return await self._retire(name, action)
+                return await Retirement(self.client, self.journal, self.specs, self.outcomes, self.options.poll,
+                                        self.options.no_wait, self.deadline, self.clock, self.report).run(name, action)
             if spec is None:
                 return Outcome(name, "failed", f"no spec named {name} for a {action.kind} action")
             if action.kind == "move":
@@ -410,94 +411,3 @@ class Executor:
         self.journal.change_opened(name, change_id, "renewal" if renew else action.kind, renewal_applied=token)
         self.journal.finished_spec(name, action.spec_hash, self.commit)
         return eid, change_id
-
-    # -- predecessors: delete or release once the successors serve -----------------------------------
-
-    async def _retire(self, name: str, action: Action) -> Outcome:
-        eid = action.enrollment_id
-        if action.reason == "deleting":  # a delete this tool decided on earlier, maybe never sent
-            entry = self.journal.entry(name)
-            assert eid is not None and entry is not None and entry.intent is not None
-            return await self._delete(name, eid, cancel=bool(entry.intent.detail.get("cancel")))
-        if eid is None or action.reason == "gone-from-cps":
-            self.journal.forget(name)
-            return Outcome(name, "done", "forgotten (nothing to delete in CPS)")
-        held = self._successors_unfinished(name, action)
-        if held is not None:
-            return held
-        missing = await self._uncovered(action)
-        if missing:
-            late = [s for s in action.successors if self.outcomes.get(s, Outcome(s, "done", "")).status != "done"]
-            status: OutcomeStatus = "held" if late else "failed"
-            return Outcome(name, status, f"enrollment {eid} kept: " + "; ".join(missing),
-                           ("it goes once every name is served; run apply again",) if late else
-                           ("check the successors' deployments; nothing was deleted",))
-        if action.kind == "release":
-            self.journal.forget(name)
-            return Outcome(name, "done", f"released enrollment {eid}: it stays in CPS (prevent_destroy), unmanaged")
-        cancel = action.cancels_change is not None
-        self.journal.intent(name, "deleting", {"enrollment_id": eid, "cancel": cancel})
-        checkpoint(name, "delete:intent")
-        return await self._delete(name, eid, cancel=cancel)
-
-    async def _delete(self, name: str, eid: int, *, cancel: bool) -> Outcome:
-        self._step(name, "delete enrollment", str(eid))
-        try:
-            await self.client.delete_enrollment(eid, allow_cancel_pending_changes=cancel)
-        except NotFound:
-            pass  # already gone: the goal is reached
-        checkpoint(name, "delete:posted")
-        return await self._removed(name, eid)
-
-    def _successors_unfinished(self, name: str, action: Action) -> Outcome | None:
-        """Held when a successor in this run failed, waits on a person or timed out."""
-        for successor in action.successors:
-            outcome = self.outcomes.get(successor)
-            if outcome is not None and outcome.status in ("failed", "waiting", "timeout", "held"):
-                return Outcome(name, "held", f"enrollment {action.enrollment_id} left untouched: its successor "
-                               f"{successor} is {outcome.status} ({outcome.message})",
-                               (f"it goes once {successor} is deployed; run apply again",))
-        return None
-
-    async def _uncovered(self, action: Action) -> list[str]:
-        """What the successors do not serve yet of the names they take over, read live from CPS."""
-        if not action.successors:
-            return []
-        served: set[str] = set()
-        problems: list[str] = []
-        for successor in action.successors:
-            entry = self.journal.entry(successor)
-            spec = self.specs.get(successor)
-            if entry is None or entry.enrollment_id is None:
-                problems.append(f"{successor} has no enrollment yet")
-                continue
-            network = "production" if spec is None or spec.wait_for_deployment else "staging"
-            fetch = (self.client.get_production_deployment if network == "production"
-                     else self.client.get_staging_deployment)
-            deployment = await fetch(entry.enrollment_id)
-            pems = [c.certificate for c in deployment.certificates if c.certificate] if deployment else []
-            served |= served_names(pems)
-        names = action.handover or ()
-        missing = sorted(n for n in names if not covers(served, n))
-        if missing:
-            problems.append(f"{', '.join(missing)} not yet served by {', '.join(action.successors)}")
-        return problems
-
-    async def _removed(self, name: str, eid: int) -> Outcome:
-        """After CPS accepted a delete: wait until the enrollment is gone, then forget its entry. CPS
-        takes a deployed enrollment off the network some time later; until then the entry stays
-        (intent ``deleting``), so that no plan can offer the dying enrollment for adoption. With
-        ``--no-wait`` or when the run's time is up, the next apply finishes the job."""
-        delay = self.options.poll.initial
-        while True:
-            try:
-                await self.client.get_enrollment(eid)
-            except NotFound:
-                self.journal.forget(name)
-                return Outcome(name, "done", f"deleted enrollment {eid}")
-            if self.options.no_wait or self.clock() + delay > self.deadline:
-                return Outcome(name, "submitted", f"deleted enrollment {eid}; CPS is taking it off the network "
-                               "(the next apply forgets it once it is gone)")
-            self._step(name, "wait for CPS to remove the enrollment", str(eid))
-            await self.options.poll.sleep(self.options.poll.jittered(delay))
-            delay = self.options.poll.next(delay)
